@@ -1,0 +1,3 @@
+"""qemuwrap: a drop-in in front of QEMU that keeps a guest's hardware where it was."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from qemuwrap.cli import main
+
+sys.exit(main())

@@ -1,0 +1,23 @@
+"""``qemuwrap``: the command-line entry point. Every error is one line on stderr."""
+
+from __future__ import annotations
+
+import sys
+
+from qemuwrap.errors import QemuwrapError
+
+
+def main(argv: list[str] | None = None) -> int:
+    from qemuwrap.launch import run
+
+    try:
+        run(list(sys.argv if argv is None else argv))
+    except QemuwrapError as exc:
+        print(f"qemuwrap: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

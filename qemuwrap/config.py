@@ -1,0 +1,77 @@
+"""Where things are: the real QEMU binary, the state directory, the config file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from qemuwrap.errors import QemuNotFoundError, StateError
+
+DEFAULT_CONFIG = "/etc/qemuwrap/config.toml"
+GUARD = "QEMUWRAP_EXEC"
+"""Set to the binary qemuwrap execs: if that binary turns out to be qemuwrap again, stop."""
+CANDIDATES = ("/usr/libexec/qemu-kvm", "qemu-system-x86_64")
+
+
+@dataclass(frozen=True)
+class Config:
+    qemu: str | None = None
+    state_dir: str | None = None
+
+
+def load_config() -> Config:
+    path = os.environ.get("QEMUWRAP_CONFIG", DEFAULT_CONFIG)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return Config()
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise StateError(f"cannot read config {path}: {exc}") from None
+    unknown = set(data) - {"qemu", "state_dir"}
+    if unknown or not all(isinstance(data.get(k, ""), str) for k in ("qemu", "state_dir")):
+        raise StateError(f"config {path}: expected only string keys qemu and state_dir")
+    return Config(qemu=data.get("qemu"), state_dir=data.get("state_dir"))
+
+
+def state_dir(config: Config) -> Path:
+    explicit = os.environ.get("QEMUWRAP_STATE_DIR") or config.state_dir
+    if explicit:
+        return Path(explicit)
+    if os.geteuid() == 0:
+        return Path("/var/lib/qemuwrap")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "qemuwrap"
+
+
+def _is_self(path: str, self_paths: list[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == os.path.realpath(p) for p in self_paths)
+
+
+def find_qemu(config: Config, self_paths: list[str]) -> str:
+    """The real QEMU: ``$QEMUWRAP_QEMU``, the config's ``qemu``, else the usual places.
+
+    ``self_paths`` are the paths qemuwrap runs as; a candidate resolving to one of
+    them is qemuwrap itself (say, through the ``qemu-kvm`` alternative) and skipped.
+    """
+    chosen = os.environ.get("QEMUWRAP_QEMU") or config.qemu
+    if chosen:
+        found = shutil.which(chosen) if os.sep not in chosen else chosen
+        if not found or not os.access(found, os.X_OK):
+            raise QemuNotFoundError(f"configured QEMU {chosen} is not an executable")
+        if _is_self(found, self_paths):
+            raise QemuNotFoundError(f"configured QEMU {chosen} is qemuwrap itself")
+    else:
+        found = next((p for c in CANDIDATES for p in [shutil.which(c)]
+                      if p and not _is_self(p, self_paths)), None)
+        if found is None:
+            raise QemuNotFoundError("no QEMU found (tried /usr/libexec/qemu-kvm and "
+                                    "qemu-system-x86_64 on PATH); set QEMUWRAP_QEMU")
+    if os.environ.get(GUARD) == os.path.realpath(found):
+        raise QemuNotFoundError(f"{found} leads back to qemuwrap; point QEMUWRAP_QEMU or the "
+                                "config's qemu at the real QEMU binary")
+    return found

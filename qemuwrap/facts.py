@@ -1,0 +1,144 @@
+"""What an installed QEMU binary offers, asked once and cached by path, size and mtime.
+
+``-machine help`` gives the machine types and what the aliases (``pc``, ``q35``)
+mean today; ``-device help`` gives each device's bus type, category and aliases;
+``-help`` the options it still accepts. A launch reads one small JSON file; the
+binary itself is asked again only when it changes (a package upgrade).
+"""
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qemuwrap.errors import MachineError
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BinaryFacts:
+    machines: dict[str, str]
+    """Every machine type offered, mapped to what it stands for (itself, or an alias's target)."""
+    default_machine: str
+    devices: dict[str, tuple[str, str]]
+    """Driver name to (bus type, category): ``"e1000": ("PCI", "Network devices")``."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    options: frozenset[str] = frozenset()
+
+    def driver(self, name: str) -> str:
+        """The canonical driver name (``virtio-net`` is ``virtio-net-pci`` on x86)."""
+        return self.aliases.get(name, name)
+
+    def bus_of(self, driver: str) -> str:
+        return self.devices.get(self.driver(driver), ("", ""))[0]
+
+    def is_pci(self, driver: str) -> bool:
+        return self.bus_of(driver) == "PCI"
+
+    def is_nic(self, driver: str) -> bool:
+        return self.devices.get(self.driver(driver), ("", ""))[1] == "Network devices"
+
+
+_MACHINE = re.compile(r"^(\S+)\s+(.*?)$")
+_ALIAS = re.compile(r"\(alias of ([^)]+)\)")
+_DEVICE = re.compile(r'^name "([^"]+)"(?:, bus ([^,\s]+))?(?:, alias "([^"]+)")?')
+_OPTION = re.compile(r"^-([\w-]+)")
+
+
+def parse_machine_help(text: str) -> tuple[dict[str, str], str]:
+    machines: dict[str, str] = {}
+    default = ""
+    for line in text.splitlines()[1:]:
+        m = _MACHINE.match(line)
+        if not m:
+            continue
+        name, rest = m.groups()
+        alias = _ALIAS.search(rest)
+        machines[name] = alias.group(1) if alias else name
+        if "(default)" in rest:
+            default = machines[name]
+    return machines, default
+
+
+def parse_device_help(text: str) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    devices: dict[str, tuple[str, str]] = {}
+    aliases: dict[str, str] = {}
+    category = ""
+    for line in text.splitlines():
+        if line.endswith(":") and not line.startswith("name"):
+            category = line[:-1]
+            continue
+        m = _DEVICE.match(line)
+        if m:
+            name, bus, alias = m.groups()
+            devices[name] = (bus or "", category)
+            if alias:
+                aliases[alias] = name
+    return devices, aliases
+
+
+def parse_help(text: str) -> frozenset[str]:
+    return frozenset(m.group(1) for line in text.splitlines() if (m := _OPTION.match(line)))
+
+
+def _ask(binary: str, *args: str) -> str:
+    env = dict(os.environ, QEMU_AUDIO_DRV="none")
+    try:
+        done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL, env=env, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MachineError(f"cannot run {binary} {' '.join(args)}: {exc}") from None
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no output"])[0]
+        raise MachineError(f"{binary} {' '.join(args)} failed: {first}")
+    return done.stdout
+
+
+def probe(binary: str) -> BinaryFacts:
+    """Ask the binary itself (three short runs)."""
+    machines, default = parse_machine_help(_ask(binary, "-machine", "help"))
+    devices, aliases = parse_device_help(_ask(binary, "-device", "help"))
+    options = parse_help(_ask(binary, "-help"))
+    return BinaryFacts(machines, default, devices, aliases, options)
+
+
+def _cache_file(cache_dir: Path, binary: str) -> Path:
+    digest = hashlib.sha256(os.path.realpath(binary).encode()).hexdigest()[:20]
+    return cache_dir / f"{digest}.json"
+
+
+def load(binary: str, cache_dir: Path | None) -> BinaryFacts:
+    """The binary's facts, from the cache when the binary has not changed since."""
+    st = os.stat(binary)
+    stamp = {"format": CACHE_FORMAT, "path": os.path.realpath(binary),
+             "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    path = _cache_file(cache_dir, binary) if cache_dir is not None else None
+    if path is not None:
+        try:
+            data = json.loads(path.read_text())
+            if all(data.get(k) == v for k, v in stamp.items()):
+                return BinaryFacts(
+                    machines=data["machines"], default_machine=data["default_machine"],
+                    devices={k: (v[0], v[1]) for k, v in data["devices"].items()},
+                    aliases=data["aliases"], options=frozenset(data["options"]))
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            pass
+    facts = probe(binary)
+    if path is not None:
+        _store(path, {**stamp, **asdict(facts), "options": sorted(facts.options)})
+    return facts
+
+
+def _store(path: Path, data: dict[str, object]) -> None:
+    """Write the cache atomically; a cache that cannot be written is only a lost speed-up."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass

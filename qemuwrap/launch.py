@@ -1,0 +1,114 @@
+"""The pipeline end to end, and the exec that hands the process over to QEMU.
+
+``plan_launch`` is the pure part (argv, state, facts -> argv, state) that
+``qemuwrap-ctl plan`` reuses; ``run`` adds the state file and the exec.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import NoReturn
+
+from qemuwrap import facts as qemu_facts
+from qemuwrap import model, state
+from qemuwrap.cmdline import Token, tokenise
+from qemuwrap.config import GUARD, Config, find_qemu, load_config, state_dir
+from qemuwrap.errors import QemuwrapError
+from qemuwrap.facts import BinaryFacts
+from qemuwrap.machine import layout, resolve
+from qemuwrap.pinning import Plan, pin
+from qemuwrap.render import render
+
+ACCEL_OPTIONS = frozenset({"accel", "enable-kvm", "no-kvm"})
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    """What QEMU gets, without the program name."""
+    guest: str | None
+    """The guest whose state this launch writes, or None for a pass-through."""
+    plan: Plan | None = None
+
+
+def chooses_accel(tokens: list[Token]) -> bool:
+    return any(t.name in ACCEL_OPTIONS or (
+        t.name in ("machine", "M") and t.value is not None and "accel=" in t.value)
+        for t in tokens)
+
+
+def plan_launch(args: list[str], facts_of: "FactsSource", old: state.GuestState | None,
+                now: datetime) -> Launch:
+    """What qemuwrap would run for ``args`` given the guest's old state. Touches nothing."""
+    tokens = tokenise(args)
+    name = model.guest_name(tokens)
+    if name is None or model.is_query(tokens):
+        return Launch(list(args), None)
+    facts = facts_of()
+    machine = resolve(model.requested_machine(tokens), facts, old.machine if old else None)
+    board = layout(machine)
+    if board is None:
+        return Launch(list(args), None)
+    guest = model.build(tokens, facts, board)
+    plan = pin(guest, board, machine, old, now)
+    return Launch(render(guest, plan), name, plan)
+
+
+class FactsSource:
+    """The binary's facts, asked for only when a launch needs them."""
+
+    def __init__(self, binary: str, cache_dir: Path | None) -> None:
+        self.binary = binary
+        self.cache_dir = cache_dir
+        self._facts: BinaryFacts | None = None
+
+    def __call__(self) -> BinaryFacts:
+        if self._facts is None:
+            self._facts = qemu_facts.load(self.binary, self.cache_dir)
+        return self._facts
+
+
+def exec_qemu(binary: str, args: list[str]) -> NoReturn:
+    """Become QEMU: same PID, same stdio, same environment (plus the recursion guard)."""
+    if os.environ.get("QEMUWRAP_DEBUG"):
+        print("qemuwrap: exec " + " ".join([binary, *args]), file=sys.stderr)
+    os.environ[GUARD] = os.path.realpath(binary)
+    try:
+        os.execv(binary, [binary, *args])
+    except OSError as exc:
+        raise QemuwrapError(f"cannot execute {binary}: {exc.strerror}") from None
+
+
+def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[str]]:
+    """Everything up to the exec: find QEMU, plan, and save the state under the guest's lock."""
+    config = config or load_config()
+    self_paths = [argv[0], sys.argv[0]]
+    binary = find_qemu(config, self_paths)
+    args = list(argv[1:])
+    tokens = tokenise(args)
+    if (os.path.basename(argv[0]) == "qemu-kvm"
+            and os.path.basename(binary).startswith("qemu-system-")
+            and not model.is_query(tokens) and not chooses_accel(tokens)):
+        args += ["-accel", "kvm"]
+    name = model.guest_name(tokens)
+    if name is None or model.is_query(tokens):
+        return binary, args
+    directory = state_dir(config)
+    state.ensure_dir(directory)
+    source = FactsSource(binary, directory / ".cache")
+    path = state.path_for(directory, name)
+    with state.locked(path):
+        old = state.load(path)
+        launch = plan_launch(args, source, old, state.now())
+        if launch.plan is not None:
+            state.save(path, launch.plan.state)
+    return binary, launch.argv
+
+
+def run(argv: list[str]) -> NoReturn:
+    binary, args = prepare(argv)
+    exec_qemu(binary, args)

@@ -1,0 +1,438 @@
+"""The guest a command line describes: its devices in QEMU's creation order, legacy options expanded.
+
+``-drive if=virtio``, ``-drive if=ide``, ``-hda``..``-hdd``, ``-cdrom``, a bare
+image, ``-net nic``, ``-nic``, ``-vga`` and ``-device`` become Device records; the
+board's defaults (VGA, the NIC added when no network option is given, the empty
+CD-ROM at IDE index 2) become explicit devices too, so that they can be pinned.
+Everything else stays as the words it was. Nothing here knows of state files.
+
+QEMU creates devices in this order (design.md), which decides where a device
+lands when nothing pins it: the board VGA; NICs of ``-nic``, then of ``-net nic``;
+``-device`` options as QemuOpts; the devices of ``-drive if=virtio``; JSON
+``-device`` options. IDE drives sit at their ``-drive`` index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from qemuwrap import qemuopts
+from qemuwrap.cmdline import Token
+from qemuwrap.errors import UsageError
+from qemuwrap.facts import BinaryFacts
+from qemuwrap.machine import CDROM_INDEX, Layout
+from qemuwrap.options import IMPLIED_KEY
+from qemuwrap.qemuopts import Opts
+
+VGA_MODELS = {"std": "VGA", "cirrus": "cirrus-vga", "vmware": "vmware-svga",
+              "qxl": "qxl-vga", "virtio": "virtio-vga"}
+VGA_DRIVERS = frozenset({"VGA", "isa-vga", "cirrus-vga", "isa-cirrus-vga", "vmware-svga",
+                         "qxl-vga", "virtio-vga", "ati-vga", "vhost-user-vga", "virtio-vga-gl"})
+"""A ``-device`` of these turns off the board's own VGA (QEMU's ``default_list``)."""
+CDROM_OFF_DRIVERS = frozenset({"ide-cd", "ide-hd", "ide-drive", "scsi-cd", "scsi-hd", "scsi-disk"})
+"""A ``-device`` of these turns off the default CD-ROM."""
+IDE_DRIVERS = frozenset({"ide-hd", "ide-cd"})
+NIC_MODELS = {"virtio": "virtio-net-pci"}
+QUERY_OPTIONS = frozenset({"h", "help", "version", "dump-vmstate"})
+HELP_CAPABLE = frozenset({
+    "machine", "M", "cpu", "accel", "device", "drive", "netdev", "nic", "net", "audiodev",
+    "audio", "display", "vga", "chardev", "object", "blockdev", "global", "soundhw",
+    "watchdog", "usbdevice", "fsdev", "tpmdev", "d", "trace", "smp", "numa", "icount",
+    "boot", "m", "rtc", "spice", "vnc", "serial", "parallel", "monitor", "mon", "k",
+})
+
+
+@dataclass
+class Device:
+    """One device qemuwrap places; ``space`` says which addresses it takes (``pci`` or ``ide``)."""
+
+    driver: str
+    space: str
+    order: tuple[int, ...]
+    props: Opts = field(default_factory=Opts)
+    """Properties to render, without driver, bus, addr, unit and mac."""
+    json: dict[str, Any] | None = None
+    """The user's JSON object, without bus and addr, when the device came as JSON."""
+    key: str = ""
+    bus: str | None = None
+    slot: int | None = None
+    function: int = 0
+    unit: int | None = None
+    mac: str | None = None
+    nic: bool = False
+    drive: Opts | None = None
+    """Backend options for a ``-drive if=none`` that qemuwrap writes before the device."""
+    drive_id: str | None = None
+    before: tuple[str, ...] = ()
+    """Words to render before the device (its ``-netdev``)."""
+    only_at: tuple[str, int] | None = None
+    """The one spot this device may take; if it is taken, QEMU would not create it."""
+    raw: tuple[str, ...] | None = None
+    """The user's own words, used unchanged when nothing about the device is added."""
+
+    @property
+    def explicit(self) -> bool:
+        placed = self.slot is not None if self.space == "pci" else (
+            self.bus is not None and self.unit is not None)
+        return placed and (self.mac is not None or not self.nic)
+
+
+@dataclass(frozen=True)
+class MachineOption:
+    token: Token
+    opts: Opts
+
+
+Item = tuple[str, ...] | int | MachineOption
+"""A piece of the output argv: words as they were, a device (by index), or a -machine option."""
+
+
+@dataclass
+class Guest:
+    name: str
+    machine: str | None
+    """The machine type the command line asks for (last ``-machine``), or None."""
+    items: list[Item]
+    devices: list[Device]
+
+
+def _opts(token: Token) -> Opts:
+    assert token.name is not None and token.value is not None
+    return qemuopts.parse(token.value, IMPLIED_KEY.get(token.name))
+
+
+def guest_name(tokens: list[Token]) -> str | None:
+    """The guest's name from ``-name`` (merged like QEMU), or None when there is none."""
+    name: str | None = None
+    for token in tokens:
+        if token.name == "name":
+            name = _opts(token).get("guest", name)
+    return name or None
+
+
+def requested_machine(tokens: list[Token]) -> str | None:
+    machine: str | None = None
+    for token in tokens:
+        if token.name in ("machine", "M") and token.value is not None:
+            machine = _opts(token).get("type", machine)
+    return machine
+
+
+def is_query(tokens: list[Token]) -> bool:
+    """True for runs that start no guest: ``-version``, ``-device help``, ``-machine none`` ..."""
+    for token in tokens:
+        if token.name in QUERY_OPTIONS:
+            return True
+        value = token.value
+        if token.name not in HELP_CAPABLE or value is None or qemuopts.is_json(value):
+            continue
+        if value.strip() in ("help", "?"):
+            return True
+        try:
+            opts = _opts(token)
+        except UsageError:
+            continue
+        if any(k in ("help", "?") or v in ("help", "?") for k, v in opts.pairs):
+            return True
+    return requested_machine(tokens) in ("none", "help", "?")
+
+
+def parse_addr(value: Any) -> tuple[int, int]:
+    """A PCI ``addr`` the way QEMU reads it: ``"5"``/``"0x5"``/``"05.1"`` (hex) or a JSON devfn."""
+    if isinstance(value, int):
+        return value >> 3, value & 7
+    text = str(value).strip()
+    try:
+        slot_text, _, fn_text = text.partition(".")
+        slot, fn = int(slot_text, 16), int(fn_text, 16) if fn_text else 0
+    except ValueError:
+        raise UsageError(f"invalid PCI address addr={text}") from None
+    if not (0 <= slot < 32 and 0 <= fn < 8):
+        raise UsageError(f"PCI address addr={text} is out of range")
+    return slot, fn
+
+
+def _int(value: str | None, what: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value, 0)
+    except ValueError:
+        raise UsageError(f"invalid {what}={value}") from None
+
+
+class _Builder:
+    """Walks the tokens once, collecting devices and the output items."""
+
+    def __init__(self, facts: BinaryFacts, layout: Layout) -> None:
+        self.facts = facts
+        self.layout = layout
+        self.items: list[Item] = []
+        self.devices: list[Device] = []
+        self.seq = 0
+        self.virtio_index = 0
+        self.nodefaults = False
+        self.network_given = False
+        self.vga_off = False
+        self.cdrom_off = False
+        self.drive_files: dict[str, str] = {}
+        self.net_tokens: list[tuple[int, Token, Opts]] = []
+
+    def add(self, device: Device) -> None:
+        self.items.append(len(self.devices))
+        self.devices.append(device)
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    # -- options -----------------------------------------------------------------------
+
+    def drive(self, token: Token, opts: Opts) -> None:
+        interface = opts.get("if", "ide")
+        if interface == "ide":
+            self.ide_drive(token, opts)
+        elif interface == "virtio":
+            self.virtio_drive(opts)
+        else:
+            self.items.append(token.raw)
+
+    def ide_drive(self, token: Token, opts: Opts) -> None:
+        per_bus = sum(1 for bus, _ in self.layout.ide_spots if bus == "ide.0")
+        index = _int(opts.get("index"), "index")
+        bus, unit = _int(opts.get("bus"), "bus"), _int(opts.get("unit"), "unit")
+        if index is None and (bus is not None or unit is not None):
+            index = (bus or 0) * per_bus + (unit or 0)
+        spot: tuple[str, int] | None = None
+        if index is not None:
+            if not 0 <= index < len(self.layout.ide_spots):
+                raise UsageError(f"IDE drive index {index} out of range in {token.value!r}")
+            spot = self.layout.ide_spots[index]
+        cdrom = opts.get("media") == "cdrom"
+        file = opts.get("file")
+        device = Device(
+            driver="ide-cd" if cdrom else "ide-hd", space="ide", order=(0, self.next_seq()),
+            key=_disk_key(opts.get("id"), file),
+            bus=spot[0] if spot else None, unit=spot[1] if spot else None,
+            drive=opts.without("if", "index", "bus", "unit", "id"), drive_id=opts.get("id"))
+        self.add(device)
+
+    def virtio_drive(self, opts: Opts) -> None:
+        index = _int(opts.get("index"), "index")
+        if index is None:
+            index = self.virtio_index
+        self.virtio_index = max(self.virtio_index, index + 1)
+        addr = opts.get("addr")
+        slot, fn = parse_addr(addr) if addr is not None else (None, 0)
+        device = Device(
+            driver="virtio-blk-pci", space="pci", order=(3, self.next_seq()),
+            key=_disk_key(opts.get("id"), opts.get("file")), slot=slot, function=fn,
+            drive=opts.without("if", "index", "bus", "unit", "id", "addr"),
+            drive_id=opts.get("id") or f"virtio{index}")
+        self.add(device)
+
+    def legacy_disk(self, token: Token) -> None:
+        """``-hda``..``-hdd``, ``-cdrom`` and a bare image file: drives at fixed IDE indexes."""
+        assert token.value is not None
+        index = {"hda": 0, "hdb": 1, "hdc": 2, "hdd": 3, "cdrom": 2, None: 0}[token.name]
+        pairs: list[tuple[str, str | None]] = [("file", token.value), ("index", str(index))]
+        if token.name == "cdrom":
+            pairs.append(("media", "cdrom"))
+        self.ide_drive(token, Opts(tuple(pairs)))
+
+    def device(self, token: Token) -> None:
+        assert token.value is not None
+        if qemuopts.is_json(token.value):
+            data = qemuopts.parse_json(token.value)
+            driver = self.facts.driver(str(data.get("driver", "")))
+            props: dict[str, Any] = data
+            order = (4, self.next_seq())
+        else:
+            opts = _opts(token)
+            driver = self.facts.driver(opts.get("driver") or "")
+            props = {k: v for k, v in opts.pairs}
+            order = (2, self.next_seq())
+        if driver in VGA_DRIVERS:
+            self.vga_off = True
+        if driver in CDROM_OFF_DRIVERS:
+            self.cdrom_off = True
+        bus_type = self.facts.bus_of(driver)
+        space = "pci" if bus_type == "PCI" else "ide" if driver in IDE_DRIVERS else None
+        if space is None:
+            self.items.append(token.raw)
+            return
+        nic = self.facts.is_nic(driver)
+        device = Device(driver=driver, space=space, order=order, nic=nic, raw=token.raw,
+                        bus=_str(props.get("bus")), mac=_str(props.get("mac")))
+        if space == "pci" and props.get("addr") is not None:
+            device.slot, device.function = parse_addr(props["addr"])
+        if space == "ide":
+            device.unit = _int(_str(props.get("unit")), "unit")
+        drop = ("bus", "addr", "mac") if space == "pci" else ("bus", "unit")
+        if qemuopts.is_json(token.value):
+            device.json = {k: v for k, v in props.items() if k not in drop}
+        else:
+            device.props = _opts(token).without("driver", *drop)
+        identity = _str(props.get("id"))
+        drive = _str(props.get("drive"))
+        device.key = (f"id:{identity}" if identity else
+                      f"disk:{self.drive_files[drive]}" if drive in self.drive_files else
+                      f"mac:{device.mac.lower()}" if nic and device.mac else "")
+        self.add(device)
+
+    def nic(self, token: Token, opts: Opts, order: tuple[int, ...], backend: tuple[str, ...],
+            netdev: str | None, mac_key: str) -> Device:
+        model = opts.get("model") or self.layout.default_nic
+        driver = self.facts.driver(NIC_MODELS.get(model, model))
+        mac = opts.get(mac_key)
+        props = opts.without("type", "model", mac_key, "addr", "netdev", "name", "id", "vlan")
+        if netdev:
+            props = Opts((("netdev", netdev),) + props.pairs)
+        if opts.get("id") and token.name == "net":
+            props = props.with_("id", opts.get("id") or "")
+        addr = opts.get("addr")
+        slot, fn = parse_addr(addr) if addr is not None else (None, 0)
+        return Device(driver=driver, space="pci", order=order, nic=True, props=props, mac=mac,
+                      key=f"mac:{mac.lower()}" if mac else "", slot=slot, function=fn,
+                      before=backend)
+
+    def nic_option(self, token: Token, opts: Opts, nth: int) -> None:
+        """``-nic TYPE,model=,mac=,...``: a backend of its own and a NIC on it."""
+        kind = opts.get("type") or "user"
+        model = opts.get("model") or self.layout.default_nic
+        if kind == "none":
+            self.items.append(token.raw)
+            return
+        if not self.facts.is_pci(NIC_MODELS.get(model, model)):
+            self.items.append(token.raw)
+            return
+        netdev = opts.get("id") or f"qwnic{nth}"
+        backend_opts = Opts((("type", kind), ("id", netdev))).pairs + opts.without(
+            "type", "id", "model", "mac").pairs
+        backend = ("-netdev", qemuopts.render(Opts(backend_opts), "type"))
+        device_opts = Opts(tuple((k, v) for k, v in opts.pairs if k in ("model", "mac")))
+        self.add(self.nic(token, device_opts, (1, 0, self.next_seq()), backend, netdev, "mac"))
+
+    def net_group(self) -> None:
+        """All ``-net`` options at once: NICs on hub 0 keep sharing it with the backends.
+
+        One NIC and at most one backend become a plain ``-netdev`` pair; otherwise each
+        NIC gets a hub port on hub 0 and the backends stay as they were, on that hub.
+        """
+        hub_nics = [(i, t, o) for i, t, o in self.net_tokens
+                    if o.get("type") == "nic" and not o.has("netdev")]
+        backends = [(i, t, o) for i, t, o in self.net_tokens
+                    if o.get("type") not in ("nic", "none") and not o.has("netdev")]
+        if any(o.has("vlan") for _, _, o in self.net_tokens) or any(
+                not self.facts.is_pci(NIC_MODELS.get(m, m))
+                for _, _, o in hub_nics for m in [o.get("model") or self.layout.default_nic]):
+            return
+        direct = len(hub_nics) == 1 and len(backends) <= 1
+        for n, (i, token, opts) in enumerate(self.net_tokens):
+            order = (1, 1, i)
+            if opts.get("type") == "nic":
+                if direct:
+                    netdev, backend = ("qwnet0" if backends else None), ()
+                elif opts.has("netdev"):
+                    netdev, backend = opts.get("netdev"), ()
+                else:
+                    netdev = f"qwhub{n}"
+                    backend = ("-netdev", f"hubport,id={netdev},hubid=0")
+                device = self.nic(token, opts, order, backend, netdev, "macaddr")
+                self.items[i] = len(self.devices)
+                self.devices.append(device)
+            elif direct and (i, token, opts) in backends:
+                pairs = Opts((("type", opts.get("type")), ("id", "qwnet0"))).pairs + opts.without(
+                    "type", "name", "id").pairs
+                self.items[i] = ("-netdev", qemuopts.render(Opts(pairs), "type"))
+
+    def defaults(self) -> None:
+        """The devices QEMU adds by itself, made explicit so that they can be pinned."""
+        if not self.nodefaults and not self.network_given:
+            device = self.nic(Token("net", "", ()), Opts(), (1, 1, 1 << 30),
+                              ("-netdev", "user,id=qwnet0"), "qwnet0", "macaddr")
+            self.add(device)
+        if not self.nodefaults and not self.cdrom_off:
+            self.add(Device(driver="ide-cd", space="ide", order=(1, 0), key="board:cdrom",
+                            drive=Opts((("media", "cdrom"),)),
+                            only_at=self.layout.ide_spots[CDROM_INDEX]))
+
+    def vga(self, model: str | None) -> None:
+        if model is None and (self.nodefaults or self.vga_off):
+            return
+        driver = VGA_MODELS.get(model or "std")
+        if driver is not None:
+            self.add(Device(driver=driver, space="pci", order=(0, 0), key="board:vga"))
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def build(self, tokens: list[Token]) -> None:
+        for token in tokens:
+            if token.name == "drive" and token.value is not None:
+                opts = _opts(token)
+                if opts.get("id") and opts.get("file"):
+                    self.drive_files[opts.get("id") or ""] = opts.get("file") or ""
+            elif token.name == "nodefaults":
+                self.nodefaults = True
+            elif token.name in ("net", "nic", "netdev"):
+                self.network_given = True
+        vga_model: str | None = None
+        vga_at: int | None = None
+        nics = 0
+        for token in tokens:
+            name = token.name
+            if name in ("machine", "M"):
+                self.items.append(MachineOption(token, _opts(token)))
+            elif name == "drive":
+                self.drive(token, _opts(token))
+            elif name in ("hda", "hdb", "hdc", "hdd", "cdrom") or token.is_image:
+                self.legacy_disk(token)
+            elif name == "device":
+                self.device(token)
+            elif name == "nic":
+                self.nic_option(token, _opts(token), nics)
+                nics += 1
+            elif name == "net":
+                self.net_tokens.append((len(self.items), token, _opts(token)))
+                self.items.append(token.raw)
+            elif name == "vga":
+                vga_model, vga_at = token.value, len(self.items)
+                self.items.append(token.raw)
+            else:
+                self.items.append(token.raw)
+        self.net_group()
+        if vga_model in VGA_MODELS and vga_at is not None:
+            self.items[vga_at] = ()
+        self.vga(vga_model if vga_at is not None else None)
+        self.defaults()
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _disk_key(identity: str | None, file: str | None) -> str:
+    if identity:
+        return f"id:{identity}"
+    return f"disk:{file}" if file else ""
+
+
+def build(tokens: list[Token], facts: BinaryFacts, layout: Layout) -> Guest:
+    """The guest ``tokens`` describe, with every device it has in QEMU's creation order."""
+    builder = _Builder(facts, layout)
+    builder.build(tokens)
+    devices = builder.devices
+    seen: dict[str, int] = {}
+    for device in sorted(devices, key=lambda d: d.order):
+        base = device.key or f"{device.driver}#"
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        if not device.key:
+            device.key = f"{device.driver}#{n}"
+        elif n:
+            device.key = f"{device.key}#{n}"
+    return Guest(name=guest_name(tokens) or "", machine=requested_machine(tokens),
+                 items=builder.items, devices=devices)
+
+

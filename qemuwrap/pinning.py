@@ -1,0 +1,186 @@
+"""Give every device of a guest its address, MAC and disk unit, from the state or anew.
+
+Takes the guest the command line describes, the board layout, the resolved
+machine type and the old state; returns where each device goes and the new
+state. Pure: the caller reads and writes files.
+
+Identity (README, "How a device is recognised"): an explicit ``id=``; for disks
+the image path; for NICs an explicit MAC; the board's own VGA and CD-ROM by
+role; otherwise driver plus ordinal among devices of that driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from qemuwrap.allocator import Bus, Request, Retired, Spot, allocate
+from qemuwrap.errors import ConflictError
+from qemuwrap.machine import Layout
+from qemuwrap.model import Device, Guest
+from qemuwrap.state import GuestState, Pin
+
+MAC_BASE = "52:54:00:12:34:"
+BRIDGE_SLOTS = {
+    "pci-bridge": tuple(range(32)),
+    "pcie-pci-bridge": tuple(range(32)),
+    "i82801b11-bridge": tuple(range(32)),
+    "pcie-root-port": (0,),
+    "ioh3420": (0,),
+    "xio3130-downstream": (0,),
+}
+"""Buses that bridges provide, by bridge driver: the slots a device may take there."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    bus: str
+    slot: int | None = None
+    function: int = 0
+    unit: int | None = None
+    mac: str | None = None
+
+
+@dataclass
+class Plan:
+    machine: str
+    placements: dict[int, Placement]
+    """Device index to its place. A device with no entry is left out (the default
+    CD-ROM when its spot is taken) or, on a bus qemuwrap does not know, left as given."""
+    left_out: set[int]
+    bridges: list[Pin]
+    state: GuestState
+    new_keys: list[str] = field(default_factory=list)
+
+
+def _requests(devices: list[tuple[int, Device]], root: str) -> list[Request]:
+    out = []
+    for _, d in devices:
+        spot: Spot | None = None
+        if d.space == "pci" and d.slot is not None:
+            spot = (d.bus or root, d.slot, d.function)
+        elif d.space == "ide" and d.bus is not None and d.unit is not None:
+            spot = (d.bus, d.unit, 0)
+        only_at = (d.only_at[0], d.only_at[1], 0) if d.only_at else None
+        out.append(Request(d.key, spot=spot, bus=d.bus if spot is None else None, only_at=only_at))
+    return out
+
+
+class _Bridges:
+    """Adds the bridges that give a full bus more room, and remembers them."""
+
+    def __init__(self, layout: Layout, existing: list[Pin], now: datetime) -> None:
+        self.layout = layout
+        self.pins = list(existing)
+        self.now = now
+
+    def next_number(self) -> int:
+        return max((p.chassis or 0 for p in self.pins), default=0) + 1
+
+    def grow(self, bus: str, slot: int) -> Bus:
+        n = self.next_number()
+        if bus == self.layout.root_bus and self.layout.bridge_chain[0] == "pcie-root-port":
+            port = f"qwrp{n}"
+            self.pins.append(Pin(key=f"bridge:{port}", driver="pcie-root-port", bus=bus,
+                                 slot=slot, function=0, provides=port, chassis=n,
+                                 last_seen=self.now))
+            bus, slot, driver = port, 0, "pcie-pci-bridge"
+        else:
+            driver = "pci-bridge"
+        name = f"qwbr{n}"
+        self.pins.append(Pin(key=f"bridge:{name}", driver=driver, bus=bus, slot=slot,
+                             function=0, provides=name, chassis=n, last_seen=self.now))
+        return Bus(name, BRIDGE_SLOTS[driver], growable=True)
+
+    def buses(self) -> list[Bus]:
+        return [Bus(p.provides, BRIDGE_SLOTS[p.driver], growable=p.driver != "pcie-root-port")
+                for p in self.pins if p.provides]
+
+
+def _macs(guest: Guest, keep: dict[str, str], used: set[str]) -> dict[int, str]:
+    """QEMU's rule for NICs without a MAC: 52:54:00:12:34:56 upwards, first unused, in order."""
+    out: dict[int, str] = {}
+    taken = set(used)
+    for index, device in sorted(enumerate(guest.devices), key=lambda p: p[1].order):
+        if not device.nic:
+            continue
+        mac = device.mac or keep.get(device.key)
+        if mac is None:
+            free = next((f"{MAC_BASE}{n:02x}" for n in range(0x56, 0x100)
+                         if f"{MAC_BASE}{n:02x}" not in taken), None)
+            if free is None:
+                raise ConflictError(f"no free default MAC address left for {device.key}")
+            mac = free
+        taken.add(mac.lower())
+        out[index] = mac
+    return out
+
+
+def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
+        now: datetime) -> Plan:
+    """Place every device: explicit addresses, then pinned ones, then never-used ones."""
+    old_devices = list(old.devices) if old else []
+    old_tombs = list(old.tombstones) if old else []
+    bridges = _Bridges(layout, [p for p in old_devices if p.provides], now)
+    pins = {p.key: p for p in old_devices if not p.provides}
+    present = {d.key for d in guest.devices}
+
+    user_buses = [Bus(str(d.props.get("id") or (d.json or {}).get("id")), BRIDGE_SLOTS[d.driver])
+                  for d in guest.devices
+                  if d.driver in BRIDGE_SLOTS and (d.props.get("id") or (d.json or {}).get("id"))]
+    placements: dict[int, Placement] = {}
+    retired_all: dict[str, Pin] = {p.key: p for p in old_tombs}
+    retired_all.update({k: p for k, p in pins.items() if k not in present})
+    reused: set[str] = set()
+    for space in ("pci", "ide"):
+        members = sorted(((i, d) for i, d in enumerate(guest.devices) if d.space == space),
+                         key=lambda p: p[1].order)
+        is_space = (lambda p: p.unit is None) if space == "pci" else (lambda p: p.unit is not None)
+        pinned = {k: p.spot for k, p in pins.items() if k in present and is_space(p)}
+        retired = {k: Retired(p.spot, p.last_seen or now) for k, p in retired_all.items()
+                   if is_space(p)}
+        if space == "pci":
+            buses = [Bus(layout.root_bus, layout.root_slots, growable=True), *bridges.buses(),
+                     *user_buses]
+            requests = [Request(p.key, spot=p.spot) for p in bridges.pins]
+            grow = bridges.grow
+        else:
+            names = dict.fromkeys(bus for bus, _ in layout.ide_spots)
+            buses = [Bus(n, tuple(u for b, u in layout.ide_spots if b == n)) for n in names]
+            requests, grow = [], None
+        requests += _requests(members, layout.root_bus)
+        result = allocate(requests, buses, pinned, retired, grow)
+        reused |= result.reused
+        for index, device in members:
+            spot = result.placed.get(device.key)
+            if spot is None:
+                continue
+            bus, slot, function = spot
+            placements[index] = (Placement(bus, slot, function) if space == "pci"
+                                 else Placement(bus, unit=slot))
+
+    left_out = {i for i, d in enumerate(guest.devices) if d.only_at and i not in placements}
+    used_macs = {p.mac.lower() for p in [*old_devices, *old_tombs] if p.mac}
+    keep_macs = {k: p.mac for k, p in pins.items() if p.mac}
+    for index, mac in _macs(guest, keep_macs, used_macs).items():
+        if index in placements:
+            placements[index] = replace(placements[index], mac=mac)
+
+    new_pins = []
+    for index, device in enumerate(guest.devices):
+        if index not in placements:
+            continue
+        where = placements[index]
+        new_pins.append(Pin(key=device.key, driver=device.driver, bus=where.bus,
+                            slot=where.slot, function=where.function if where.slot is not None
+                            else None, unit=where.unit, mac=where.mac, last_seen=now))
+    placed_keys = {p.key for p in new_pins}
+    gone = {p.key: p for p in old_tombs} | pins
+    tombstones = [p for k, p in gone.items() if k not in placed_keys and k not in reused]
+    state = GuestState(
+        name=guest.name, machine=machine, devices=(*bridges.pins, *new_pins),
+        tombstones=tuple(sorted(tombstones, key=lambda p: p.key)),
+        created=old.created if old and old.created else now, last_launch=now,
+        extra=old.extra if old else {})
+    new_keys = [p.key for p in new_pins if p.key not in pins]
+    return Plan(machine, placements, left_out, bridges.pins, state, new_keys)

@@ -1,0 +1,97 @@
+"""The argv QEMU gets: the user's words where nothing changed, explicit devices elsewhere.
+
+Every placed device becomes ``-device DRIVER,...,bus=,addr=`` (or ``unit=``) with
+its MAC, behind its ``-drive if=none`` or ``-netdev``; bridges qemuwrap added
+come before the first device so that their buses exist; the machine type is
+the pinned one.
+"""
+
+from __future__ import annotations
+
+from qemuwrap import qemuopts
+from qemuwrap.model import Device, Guest, MachineOption
+from qemuwrap.pinning import Placement, Plan
+from qemuwrap.qemuopts import Opts
+from qemuwrap.state import Pin
+
+
+def addr(slot: int, function: int) -> str:
+    return f"0x{slot:x}" if function == 0 else f"0x{slot:x}.{function:x}"
+
+
+def bridge_words(pin: Pin) -> list[str]:
+    assert pin.slot is not None and pin.provides is not None
+    pairs = [("driver", pin.driver), ("id", pin.provides)]
+    if pin.driver == "pci-bridge":
+        pairs.append(("chassis_nr", str(pin.chassis)))
+    elif pin.driver == "pcie-root-port":
+        pairs.append(("chassis", str(pin.chassis)))
+    pairs += [("bus", pin.bus), ("addr", addr(pin.slot, pin.function or 0))]
+    return ["-device", qemuopts.render(Opts(tuple(pairs)), "driver")]
+
+
+def drive_id(device: Device, where: Placement) -> str:
+    """QEMU's own name for a legacy drive (``ide0-hd0``), so monitor commands still work."""
+    if device.drive_id:
+        return device.drive_id
+    bus = where.bus.rpartition(".")[2]
+    return f"ide{bus}-{'cd' if device.driver == 'ide-cd' else 'hd'}{where.unit}"
+
+
+def device_words(device: Device, where: Placement) -> list[str]:
+    words = list(device.before)
+    extra: list[tuple[str, str]] = []
+    if device.drive is not None:
+        ident = drive_id(device, where)
+        backend = Opts((("if", "none"), ("id", ident)) + device.drive.pairs)
+        words += ["-drive", qemuopts.render(backend)]
+        extra.append(("drive", ident))
+    if device.raw is not None and device.explicit:
+        return words + list(device.raw)
+    if where.mac is not None and device.nic:
+        extra.append(("mac", where.mac))
+    extra.append(("bus", where.bus))
+    if where.slot is not None:
+        extra.append(("addr", addr(where.slot, where.function)))
+    else:
+        extra.append(("unit", str(where.unit)))
+    if device.json is not None:
+        return words + ["-device", qemuopts.render_json({**device.json, **dict(extra)})]
+    opts = Opts((("driver", device.driver),) + device.props.pairs + tuple(extra))
+    return words + ["-device", qemuopts.render(opts, "driver")]
+
+
+def machine_words(option: MachineOption, machine: str, last: bool) -> list[str]:
+    if not last or option.opts.get("type") == machine:
+        return list(option.token.raw)
+    value = qemuopts.render(option.opts.with_("type", machine), "type")
+    return [option.token.raw[0], value]
+
+
+def render(guest: Guest, plan: Plan) -> list[str]:
+    """The argv (without the program name) for the real QEMU."""
+    typed = [i for i, item in enumerate(guest.items)
+             if isinstance(item, MachineOption) and item.opts.has("type")]
+    first_device = next((i for i, item in enumerate(guest.items)
+                         if isinstance(item, int) and item in plan.placements), len(guest.items))
+    out: list[str] = []
+    for i, item in enumerate(guest.items):
+        if i == first_device:
+            for pin in plan.bridges:
+                out += bridge_words(pin)
+        if isinstance(item, MachineOption):
+            out += machine_words(item, plan.machine, bool(typed) and i == typed[-1])
+        elif isinstance(item, int):
+            if item in plan.placements:
+                out += device_words(guest.devices[item], plan.placements[item])
+            elif item not in plan.left_out:
+                device = guest.devices[item]
+                out += list(device.raw or ())
+        else:
+            out += list(item)
+    if first_device == len(guest.items):
+        for pin in plan.bridges:
+            out += bridge_words(pin)
+    if not typed:
+        out += ["-machine", plan.machine]
+    return out

@@ -1,0 +1,220 @@
+"""The per-guest state file: what each device was given, so that it keeps it.
+
+In memory a frozen dataclass; on disk TOML with a ``schema_version``, read with
+``tomllib`` and written with ``tomli_w`` to a temp file in the same directory,
+fsync'd, then ``os.replace``'d over the old one, under a per-guest ``lockf``
+lock. A file that cannot be read stops the launch and is left as it was.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from qemuwrap.errors import StateError
+
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""``MIGRATIONS[n]`` turns a version-n document into a version-n+1 one."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One device's recorded place: a PCI slot.function, or an IDE bus/unit."""
+
+    key: str
+    driver: str
+    bus: str
+    slot: int | None = None
+    function: int | None = None
+    unit: int | None = None
+    mac: str | None = None
+    provides: str | None = None
+    """For a bridge qemuwrap added: the bus it provides (its id)."""
+    chassis: int | None = None
+    last_seen: datetime | None = None
+
+    @property
+    def spot(self) -> tuple[str, int, int]:
+        if self.unit is not None:
+            return self.bus, self.unit, 0
+        assert self.slot is not None
+        return self.bus, self.slot, self.function or 0
+
+    def describe(self) -> str:
+        if self.unit is not None:
+            return f"{self.bus} unit {self.unit}"
+        return f"{self.bus} {self.slot or 0:02x}.{self.function or 0}"
+
+
+@dataclass(frozen=True)
+class GuestState:
+    name: str
+    machine: str
+    devices: tuple[Pin, ...] = ()
+    tombstones: tuple[Pin, ...] = ()
+    """Devices that were removed: their spots are not handed out while others are free."""
+    created: datetime | None = None
+    last_launch: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Keys a newer qemuwrap of the same schema wrote; kept so that nothing is lost."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def file_name(guest: str) -> str:
+    """A file name for a guest name: safe characters kept, the rest %-escaped, long ones hashed."""
+    safe = re.sub(r"[^A-Za-z0-9_+@-]|^\.",
+                  lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), guest)
+    if len(safe) > 180:
+        safe = f"{safe[:120]}~{sha256(guest.encode()).hexdigest()[:32]}"
+    return f"{safe}.toml"
+
+
+def path_for(state_dir: Path, guest: str) -> Path:
+    return state_dir / file_name(guest)
+
+
+def _pin(data: Any, where: str) -> Pin:
+    if not isinstance(data, dict):
+        raise StateError(f"{where} is not a table")
+    names = {f.name: f for f in fields(Pin)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise StateError(f"{where} has unknown keys {sorted(unknown)}")
+    for required in ("key", "driver", "bus"):
+        if not isinstance(data.get(required), str):
+            raise StateError(f"{where} lacks a string {required!r}")
+    for number in ("slot", "function", "unit", "chassis"):
+        if number in data and not isinstance(data[number], int):
+            raise StateError(f"{where}: {number} is not an integer")
+    if data.get("slot") is None and data.get("unit") is None:
+        raise StateError(f"{where} has neither a slot nor a unit")
+    return Pin(**data)
+
+
+def migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Bring a document up to SCHEMA_VERSION, refusing one from a newer qemuwrap."""
+    version = data.get("schema_version")
+    if not isinstance(version, int):
+        raise StateError(f"{path}: no schema_version")
+    if version > SCHEMA_VERSION:
+        raise StateError(f"{path}: schema_version {version} is newer than this qemuwrap "
+                         f"understands ({SCHEMA_VERSION}); upgrade qemuwrap")
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise StateError(f"{path}: schema_version {version} cannot be migrated")
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
+    return data
+
+
+def parse(text: str, path: Path) -> GuestState:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StateError(f"{path}: not valid TOML ({exc})") from None
+    data = migrate(data, path)
+    for required in ("name", "machine"):
+        if not isinstance(data.get(required), str):
+            raise StateError(f"{path}: no {required!r}")
+    devices = tuple(_pin(d, f"{path}: device {i + 1}") for i, d in enumerate(data.get("device", [])))
+    tombs = tuple(_pin(d, f"{path}: tombstone {i + 1}")
+                  for i, d in enumerate(data.get("tombstone", [])))
+    known = {"schema_version", "name", "machine", "created", "last_launch", "device", "tombstone"}
+    return GuestState(name=data["name"], machine=data["machine"], devices=devices,
+                      tombstones=tombs, created=data.get("created"),
+                      last_launch=data.get("last_launch"),
+                      extra={k: v for k, v in data.items() if k not in known})
+
+
+def render(state: GuestState) -> str:
+    def table(pin: Pin) -> dict[str, Any]:
+        return {k: v for k, v in asdict(pin).items() if v is not None}
+
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "name": state.name,
+                           "machine": state.machine}
+    for key in ("created", "last_launch"):
+        if getattr(state, key) is not None:
+            doc[key] = getattr(state, key)
+    doc.update(state.extra)
+    doc["device"] = [table(p) for p in state.devices]
+    if state.tombstones:
+        doc["tombstone"] = [table(p) for p in state.tombstones]
+    return tomli_w.dumps(doc)
+
+
+def load(path: Path) -> GuestState | None:
+    """The guest's state, or None if it has none yet."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise StateError(f"{path}: not UTF-8 text") from None
+    return parse(text, path)
+
+
+def save(path: Path, state: GuestState) -> None:
+    """Replace the state file atomically: the old content or the new, never a mix."""
+    data = render(state).encode()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise StateError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def ensure_dir(state_dir: Path) -> None:
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot create state directory {state_dir}: {exc.strerror}") from None
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the guest's lock (``lockf`` on ``NAME.toml.lock``) for a read-modify-write."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot open lock {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

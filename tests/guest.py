@@ -1,0 +1,136 @@
+"""Start a real QEMU (or qemuwrap in front of it) paused, and read what the guest would see.
+
+The topology is taken from ``query-pci`` and ``info qtree`` over QMP and reduced
+to what a guest can observe: bus path, slot.function, PCI ids, MACs, IDE bus and
+unit, disk serials. Names that only the host sees (qdev ids, netdev and drive
+names) are left out, so a wrapped and a plain launch can be compared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+QEMU = os.environ.get("QEMUWRAP_TEST_QEMU", "qemu-system-x86_64")
+
+
+def accel() -> str:
+    """KVM where this process may open /dev/kvm, else TCG."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError:
+        return "tcg"
+    os.close(fd)
+    return "kvm"
+
+
+@dataclass
+class Topology:
+    pci: list[tuple[Any, ...]] = field(default_factory=list)
+    devices: list[dict[str, str]] = field(default_factory=list)
+    qtree: str = ""
+    argv: list[str] = field(default_factory=list)
+
+    def by_driver(self, driver: str) -> list[dict[str, str]]:
+        return [d for d in self.devices if d["driver"] == driver]
+
+    def guest_view(self) -> list[tuple[str, ...]]:
+        """Everything a guest can tell apart, sorted: one tuple per device."""
+        keep = ("addr", "mac", "unit", "serial", "port", "chassis_nr", "chassis", "slot")
+        rows = []
+        for dev in self.devices:
+            rows.append((dev["path"], dev["driver"]) + tuple(
+                f"{k}={dev[k]}" for k in keep if k in dev))
+        return sorted(rows)
+
+
+_DEV = re.compile(r'^(\s*)dev: ([^,]+), id "([^"]*)"')
+_BUS = re.compile(r'^(\s*)bus: (\S+)')
+_PROP = re.compile(r'^(\s*)([\w.-]+) = (.*)$')
+
+
+def parse_qtree(text: str) -> list[dict[str, str]]:
+    """Flatten ``info qtree`` into one dict per device, with the bus path it sits on."""
+    devices: list[dict[str, str]] = []
+    stack: list[tuple[int, str]] = []
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        if m := _BUS.match(line):
+            indent = len(m.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            stack.append((indent, m.group(2)))
+            current = None
+        elif m := _DEV.match(line):
+            indent = len(m.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            current = {"driver": m.group(2), "id": m.group(3),
+                       "path": "/".join(name for _, name in stack)}
+            devices.append(current)
+        elif (m := _PROP.match(line)) and current is not None:
+            value = m.group(3).strip()
+            if value.startswith('"') and value.endswith('"'):
+                value = value[1:-1]
+            current.setdefault(m.group(2), value)
+    return devices
+
+
+def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | None = None,
+           cwd: str | None = None, timeout: float = 30) -> Topology:
+    """Run ``prefix + args`` paused with a QMP socket, read its topology, then quit it."""
+    with tempfile.TemporaryDirectory(prefix="qw-qmp-") as tmp:
+        sock = os.path.join(tmp, "qmp.sock")
+        qmp = QEMUMonitorProtocol(sock, server=True)
+        argv = [*prefix, *args, "-S", "-display", "none", "-accel", accel(),
+                "-qmp", f"unix:{sock}"]
+        full_env = dict(os.environ if env is None else env)
+        full_env["QEMU_AUDIO_DRV"] = "none"
+        proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            try:
+                qmp.accept(timeout)
+            except Exception:
+                proc.kill()
+                out, err = proc.communicate(timeout=timeout)
+                raise RuntimeError(f"{argv} did not start: {err.decode()}{out.decode()}") from None
+            pci = qmp.cmd("query-pci")
+            qtree = qmp.cmd("human-monitor-command", **{"command-line": "info qtree"})
+            qmp.cmd("quit")
+        finally:
+            qmp.close()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    topo = Topology(qtree=str(qtree), argv=argv)
+    for bus in pci:
+        _collect_pci(bus, topo.pci, "")
+    topo.pci.sort()
+    topo.devices = parse_qtree(str(qtree))
+    return topo
+
+
+def _collect_pci(bus: dict[str, Any], out: list[tuple[Any, ...]], parent: str) -> None:
+    for dev in bus["devices"]:
+        out.append((parent, bus["bus"], dev["slot"], dev["function"],
+                    dev["id"]["vendor"], dev["id"]["device"],
+                    dev["id"].get("subsystem-vendor"), dev["id"].get("subsystem"),
+                    dev["class_info"]["class"]))
+        bridge = dev.get("pci_bridge")
+        if bridge and "devices" in bridge:
+            _collect_pci({"bus": bridge["bus"]["secondary"], "devices": bridge["devices"]}, out,
+                         f"{parent}/{dev['slot']:02x}.{dev['function']}")
+
+
+def plain(args: Sequence[str], **kw: Any) -> Topology:
+    return launch([QEMU], args, **kw)
