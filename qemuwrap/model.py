@@ -9,7 +9,9 @@ Everything else stays as the words it was. Nothing here knows of state files.
 QEMU creates devices in this order (design.md), which decides where a device
 lands when nothing pins it: the board VGA; NICs of ``-nic``, then of ``-net nic``;
 ``-device`` options as QemuOpts; the devices of ``-drive if=virtio``; JSON
-``-device`` options. IDE drives sit at their ``-drive`` index.
+``-device`` options. IDE drives sit at their ``-drive`` index; an IDE ``-device``
+without ``bus=`` goes to the board's last IDE bus (ide.1 on pc, ide.5 on q35:
+QEMU searches buses newest first), at the first free unit.
 """
 
 from __future__ import annotations
@@ -269,6 +271,8 @@ class _Builder:
             device.slot, device.function = parse_addr(props["addr"])
         if space == "ide":
             device.unit = _int(_str(props.get("unit")), "unit")
+            if device.bus is None:
+                device.bus = self.layout.ide_spots[-1][0]
         drop = ("bus", "addr", "mac") if space == "pci" else ("bus", "unit")
         if qemuopts.is_json(token.value):
             device.json = {k: v for k, v in props.items() if k not in drop}

@@ -8,6 +8,7 @@ names) are left out, so a wrapped and a plain launch can be compared.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -37,13 +38,16 @@ class Topology:
     devices: list[dict[str, str]] = field(default_factory=list)
     qtree: str = ""
     argv: list[str] = field(default_factory=list)
+    drives: dict[str, str] = field(default_factory=dict)
+    """Drive name to the image file it has (``query-block``)."""
 
     def by_driver(self, driver: str) -> list[dict[str, str]]:
         return [d for d in self.devices if d["driver"] == driver]
 
     def guest_view(self) -> list[tuple[str, ...]]:
         """Everything a guest can tell apart, sorted: one tuple per device."""
-        keep = ("addr", "mac", "unit", "serial", "port", "chassis_nr", "chassis", "slot")
+        keep = ("addr", "pciid", "mac", "unit", "serial", "port", "chassis_nr", "chassis",
+                "slot")
         rows = []
         for dev in self.devices:
             rows.append((dev["path"], dev["driver"]) + tuple(
@@ -51,30 +55,56 @@ class Topology:
         return sorted(rows)
 
 
+    def identified(self) -> dict[str, tuple[str, ...]]:
+        """What the guest sees of each disk (by image name) and NIC (by MAC).
+
+        The value holds the device's own place (bus path, PCI address or IDE unit,
+        serial) and, for a virtio child, the PCI function that carries it.
+        """
+        out: dict[str, tuple[str, ...]] = {}
+        for dev in self.devices:
+            if dev.get("drive") in self.drives:
+                ident = "disk:" + os.path.basename(self.drives[dev["drive"]])
+            elif dev.get("mac"):
+                ident = "mac:" + dev["mac"]
+            else:
+                continue
+            anchor = dev
+            while "pciid" not in anchor and int(anchor["parent"]) >= 0 and "unit" not in anchor:
+                anchor = self.devices[int(anchor["parent"])]
+            out[ident] = (dev["path"], dev["driver"], dev.get("unit", ""), dev.get("serial", ""),
+                          anchor["path"], anchor.get("addr", ""), anchor.get("pciid", ""))
+        return out
+
+
 _DEV = re.compile(r'^(\s*)dev: ([^,]+), id "([^"]*)"')
 _BUS = re.compile(r'^(\s*)bus: (\S+)')
 _PROP = re.compile(r'^(\s*)([\w.-]+) = (.*)$')
+_PCI = re.compile(r'^\s*class (.*), addr (\S+), pci id (\S+) \(sub (\S+)\)')
 
 
 def parse_qtree(text: str) -> list[dict[str, str]]:
-    """Flatten ``info qtree`` into one dict per device, with the bus path it sits on."""
+    """Flatten ``info qtree`` into one dict per device, with its bus path and parent device."""
     devices: list[dict[str, str]] = []
-    stack: list[tuple[int, str]] = []
+    stack: list[tuple[int, str, int]] = []  # (indent, bus name, index of the device owning it)
     current: dict[str, str] | None = None
     for line in text.splitlines():
         if m := _BUS.match(line):
             indent = len(m.group(1))
             while stack and stack[-1][0] >= indent:
                 stack.pop()
-            stack.append((indent, m.group(2)))
+            stack.append((indent, m.group(2), len(devices) - 1))
             current = None
         elif m := _DEV.match(line):
             indent = len(m.group(1))
             while stack and stack[-1][0] >= indent:
                 stack.pop()
             current = {"driver": m.group(2), "id": m.group(3),
-                       "path": "/".join(name for _, name in stack)}
+                       "path": "/".join(name for _, name, _ in stack),
+                       "parent": str(stack[-1][2]) if stack else "-1"}
             devices.append(current)
+        elif current is not None and (m := _PCI.match(line)):
+            current["pciid"] = f"{m.group(3)} sub {m.group(4)} class {m.group(1)}"
         elif (m := _PROP.match(line)) and current is not None:
             value = m.group(3).strip()
             if value.startswith('"') and value.endswith('"'):
@@ -98,21 +128,26 @@ def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | Non
         try:
             try:
                 qmp.accept(timeout)
-            except Exception:
+                pci = qmp.cmd("query-pci")
+                qtree = qmp.cmd("human-monitor-command", **{"command-line": "info qtree"})
+                block = qmp.cmd("query-block")
+                qmp.cmd("quit")
+            except Exception as exc:
                 proc.kill()
                 out, err = proc.communicate(timeout=timeout)
-                raise RuntimeError(f"{argv} did not start: {err.decode()}{out.decode()}") from None
-            pci = qmp.cmd("query-pci")
-            qtree = qmp.cmd("human-monitor-command", **{"command-line": "info qtree"})
-            qmp.cmd("quit")
+                raise RuntimeError(f"{argv} failed ({exc!r}): {err.decode()}{out.decode()}"
+                                   ) from None
         finally:
-            qmp.close()
+            with contextlib.suppress(EOFError, OSError):
+                qmp.close()  # QEMU may hang up first after "quit"
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
     topo = Topology(qtree=str(qtree), argv=argv)
+    topo.drives = {b["device"]: b["inserted"]["file"] for b in block
+                   if b.get("device") and "inserted" in b}
     for bus in pci:
         _collect_pci(bus, topo.pci, "")
     topo.pci.sort()

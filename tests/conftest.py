@@ -1,0 +1,58 @@
+"""Shared fixtures: a scratch directory with disk images, a state directory, the wrapper."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import guest
+
+ROOT = Path(__file__).resolve().parent.parent
+WRAPPER = [sys.executable, "-I", str(ROOT / "bin" / "qemuwrap")]
+IMAGES = ("a.img", "b.img", "c.img", "d.img", "e.img", "f.img")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true",
+                     help="rewrite tests/data/*/expected from what qemuwrap produces now")
+
+
+@pytest.fixture
+def regen(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--regen-golden"))
+
+
+class Workspace:
+    """A directory with small raw images and a qemuwrap state directory beside them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = root / "state"
+        for name in IMAGES:
+            with open(root / name, "wb") as f:
+                f.truncate(1 << 20)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(QEMUWRAP_STATE_DIR=str(self.state),
+                   QEMUWRAP_QEMU=shutil.which(guest.QEMU) or guest.QEMU,
+                   QEMUWRAP_CONFIG=str(self.root / "no-config.toml"))
+        env.update(extra)
+        return env
+
+    def wrapped(self, args: Sequence[str], **kw: Any) -> guest.Topology:
+        return guest.launch(WRAPPER, args, env=self.env(), cwd=str(self.root), **kw)
+
+    def plain(self, args: Sequence[str]) -> guest.Topology:
+        return guest.launch([guest.QEMU], args, cwd=str(self.root))
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
