@@ -38,6 +38,7 @@ class Topology:
     devices: list[dict[str, str]] = field(default_factory=list)
     qtree: str = ""
     argv: list[str] = field(default_factory=list)
+    machine: str = ""
     drives: dict[str, str] = field(default_factory=dict)
     """Drive name to the image file it has (``query-block``)."""
 
@@ -75,6 +76,11 @@ class Topology:
             out[ident] = (dev["path"], dev["driver"], dev.get("unit", ""), dev.get("serial", ""),
                           anchor["path"], anchor.get("addr", ""), anchor.get("pciid", ""))
         return out
+
+    def addr_of(self, driver: str) -> list[str]:
+        """Where each device of ``driver`` sits: ``bus path @ slot.function``."""
+        return sorted(f"{d['path']}@{d.get('addr', d.get('unit', ''))}"
+                      for d in self.by_driver(driver))
 
 
 _DEV = re.compile(r'^(\s*)dev: ([^,]+), id "([^"]*)"')
@@ -131,6 +137,7 @@ def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | Non
                 pci = qmp.cmd("query-pci")
                 qtree = qmp.cmd("human-monitor-command", **{"command-line": "info qtree"})
                 block = qmp.cmd("query-block")
+                machine = qmp.cmd("qom-get", path="/machine", property="type")
                 qmp.cmd("quit")
             except Exception as exc:
                 proc.kill()
@@ -145,7 +152,7 @@ def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | Non
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    topo = Topology(qtree=str(qtree), argv=argv)
+    topo = Topology(qtree=str(qtree), argv=argv, machine=str(machine).removesuffix("-machine"))
     topo.drives = {b["device"]: b["inserted"]["file"] for b in block
                    if b.get("device") and "inserted" in b}
     for bus in pci:

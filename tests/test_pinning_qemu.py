@@ -1,0 +1,131 @@
+"""Promises 2, 3 and 4 on the real QEMU: devices never move, freed slots wait, the machine stays.
+
+A guest is launched through qemuwrap, then launched again with its command line
+changed the way people change them (a disk inserted in front, a NIC added, a
+device removed, options reordered); every device that survives must show the
+guest the same slot.function, PCI ids, MAC and IDE unit as on the first launch.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from conftest import Workspace
+
+pytestmark = pytest.mark.qemu
+
+BASE_PC = ["-drive", "file=a.img,if=virtio,format=raw", "-net", "nic,model=virtio",
+           "-net", "user", "-hda", "b.img", "-device", "virtio-balloon-pci",
+           "-device", "virtio-rng-pci", "-cdrom", "c.img"]
+BASE_Q35 = ["-M", "q35", "-drive", "file=a.img,if=virtio,format=raw", "-nic", "user,model=virtio",
+            "-drive", "file=b.img,format=raw", "-device", "virtio-balloon-pci",
+            "-device", "virtio-rng-pci", "-drive", "file=c.img,media=cdrom"]
+
+
+def pairs(args: list[str]) -> list[list[str]]:
+    """Options with their arguments, so that a shuffle keeps them together."""
+    out: list[list[str]] = []
+    i = 0
+    while i < len(args):
+        out.append(args[i:i + 2])
+        i += 2
+    return out
+
+
+def shuffled(args: list[str], seed: int) -> list[str]:
+    groups = pairs(args)
+    random.Random(seed).shuffle(groups)
+    return [w for g in groups for w in g]
+
+
+def mutations(base: list[str]) -> dict[str, list[str]]:
+    machine = base[:2] if base[0] == "-M" else []
+    rest = base[len(machine):]
+    return {
+        "disk-inserted-in-front": [*machine, "-drive", "file=d.img,if=virtio,format=raw", *rest],
+        "nic-added-in-front": [*machine, "-nic", "user,model=e1000", *rest],
+        "balloon-removed": [w for g in pairs(base) if "virtio-balloon-pci" not in g for w in g],
+        "reordered": [*machine, *shuffled(rest, 7)],
+        "everything-at-once": [*machine, "-device", "virtio-scsi-pci", "-drive",
+                               "file=e.img,if=virtio,format=raw",
+                               *shuffled([w for g in pairs(rest) if "virtio-rng-pci" not in g
+                                          for w in g], 3)],
+    }
+
+
+def assert_kept(first: dict[str, tuple[str, ...]], later: dict[str, tuple[str, ...]]) -> None:
+    for ident, seen in first.items():
+        if ident in later:
+            assert later[ident] == seen, f"{ident} moved"
+
+
+@pytest.mark.parametrize("base", [BASE_PC, BASE_Q35], ids=["pc", "q35"])
+def test_devices_never_move(ws: Workspace, base: list[str]) -> None:
+    name = ["-name", "keep"]
+    first = ws.wrapped([*name, *base])
+    singles = ("virtio-balloon-pci", "virtio-rng-pci", "VGA")
+    moved_in_plain = 0
+    for label, args in mutations(base).items():
+        later = ws.wrapped([*name, *args])
+        assert_kept(first.identified(), later.identified())
+        for driver in singles:
+            if later.by_driver(driver):
+                assert later.addr_of(driver) == first.addr_of(driver), (label, driver)
+        assert later.machine == first.machine
+        plain = ws.plain([*name, *args])
+        moved_in_plain += plain.identified() != {
+            k: v for k, v in later.identified().items() if k in plain.identified()}
+    assert moved_in_plain, "the mutations should move something under plain QEMU"
+
+
+def test_freed_slot_not_reused_while_fresh_ones_remain(ws: Workspace) -> None:
+    name = ["-name", "tomb"]
+    first = ws.wrapped([*name, "-drive", "file=a.img,if=virtio,format=raw",
+                        "-drive", "file=b.img,if=virtio,format=raw",
+                        "-netdev", "user,id=n", "-device", "virtio-net-pci,netdev=n"])
+    freed = first.identified()["disk:a.img"]
+    second = ws.wrapped([*name, "-drive", "file=b.img,if=virtio,format=raw",
+                         "-netdev", "user,id=n", "-device", "virtio-net-pci,netdev=n",
+                         "-drive", "file=c.img,if=virtio,format=raw"])
+    new = second.identified()["disk:c.img"]
+    assert new[4:6] != freed[4:6], "the new disk took the removed disk's slot"
+    used = {v[4:6] for v in first.identified().values()}
+    assert new[4:6] not in used
+    assert "tombstone" in (ws.state / "tomb.toml").read_text()
+    third = ws.wrapped([*name, "-drive", "file=a.img,if=virtio,format=raw",
+                        "-drive", "file=b.img,if=virtio,format=raw",
+                        "-netdev", "user,id=n", "-device", "virtio-net-pci,netdev=n"])
+    assert third.identified()["disk:a.img"] == freed, "a returning disk gets its slot back"
+
+
+@pytest.mark.parametrize("machine", ["pc", "q35"])
+def test_full_root_bus_grows_a_pinned_bridge(ws: Workspace, machine: str) -> None:
+    name = ["-name", f"many-{machine}", "-M", machine]
+    disks = [f"d{i}.img" for i in range(40)]
+    for disk in disks:
+        with open(ws.root / disk, "wb") as f:
+            f.truncate(1 << 16)
+    drives = [w for d in disks for w in ("-drive", f"file={d},if=virtio,format=raw")]
+    first = ws.wrapped([*name, *drives[:40]])
+    second = ws.wrapped([*name, *drives])
+    assert_kept(first.identified(), second.identified())
+    assert len([k for k in second.identified() if k.startswith("disk:d")]) == 40
+    bridge = "pci-bridge" if machine == "pc" else "pcie-pci-bridge"
+    assert second.by_driver(bridge), "devices beyond the root bus sit behind a bridge"
+    behind = [v for k, v in second.identified().items() if bridge in v[4] or "qwbr" in v[4]]
+    assert behind
+    third = ws.wrapped([*name, *[w for g in pairs(drives)[::-1] for w in g]])
+    assert third.identified() == second.identified()
+
+
+def test_machine_alias_resolved_once_and_kept(ws: Workspace) -> None:
+    first = ws.wrapped(["-name", "mach", "-M", "pc-i440fx-7.1"])
+    assert first.machine == "pc-i440fx-7.1"
+    for args in (["-M", "pc"], [], ["-machine", "pc,usb=off"]):
+        later = ws.wrapped(["-name", "mach", *args])
+        assert later.machine == "pc-i440fx-7.1", args
+    fresh = ws.wrapped(["-name", "fresh"])
+    assert fresh.machine == ws.plain([]).machine
+    assert f'machine = "{fresh.machine}"' in (ws.state / "fresh.toml").read_text()
