@@ -18,7 +18,7 @@ seed L xen-domid action loadvm option-rom rtc icount watchdog-action echr
 incoming sandbox readconfig trace plugin qtest qtest-log run-with msg
 dump-vmstate object
 soundhw balloon watchdog hdachs redir tftp bootp smb startdate realtime chroot
-runas writeconfig mem-prealloc-threads semihosting-config
+runas writeconfig semihosting-config rotate
 """.split())
 
 WITHOUT_ARGUMENT: Final = frozenset("""
@@ -28,7 +28,7 @@ no-shutdown daemonize only-migratable nodefaults no-user-config
 enable-sync-profile perfmap jitdump semihosting
 no-kvm no-acpi no-hpet localtime rtc-td-hack nodefconfig no-kvm-irqchip
 no-kvm-pit-reinjection no-kvm-pit tdf sdl curses async-teardown alt-grab
-ctrl-grab no-frame show-cursor no-quit enable-fips
+ctrl-grab no-frame show-cursor no-quit enable-fips audio-help portrait singlestep
 """.split())
 
 IMPLIED_KEY: Final = {
