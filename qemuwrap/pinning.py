@@ -177,6 +177,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     placed_keys = {p.key for p in new_pins}
     gone = {p.key: p for p in old_tombs} | pins
     tombstones = [p for k, p in gone.items() if k not in placed_keys and k not in reused]
+    new_pins.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0))
     state = GuestState(
         name=guest.name, machine=machine, devices=(*bridges.pins, *new_pins),
         tombstones=tuple(sorted(tombstones, key=lambda p: p.key)),

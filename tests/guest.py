@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import Any
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 QEMU = os.environ.get("QEMUWRAP_TEST_QEMU", "qemu-system-x86_64")
+QEMU_PATH = shutil.which(QEMU) or QEMU
 
 
 def accel() -> str:
