@@ -41,7 +41,7 @@ def chooses_accel(tokens: list[Token]) -> bool:
         for t in tokens)
 
 
-def plan_launch(args: list[str], facts_of: "FactsSource", old: state.GuestState | None,
+def plan_launch(args: list[str], facts_of: FactsSource, old: state.GuestState | None,
                 now: datetime) -> Launch:
     """What qemuwrap would run for ``args`` given the guest's old state. Touches nothing."""
     tokens = tokenise(args)

@@ -1,4 +1,4 @@
-"""The guest a command line describes: its devices in QEMU's creation order, legacy options expanded.
+"""The guest a command line describes: its devices in creation order, legacy options expanded.
 
 ``-drive if=virtio``, ``-drive if=ide``, ``-hda``..``-hdd``, ``-cdrom``, a bare
 image, ``-net nic``, ``-nic``, ``-vga`` and ``-device`` become Device records; the
@@ -333,6 +333,7 @@ class _Builder:
                 for _, _, o in hub_nics for m in [o.get("model") or self.layout.default_nic]):
             return
         direct = len(hub_nics) == 1 and len(backends) <= 1
+        backend: tuple[str, ...]
         for n, (i, token, opts) in enumerate(self.net_tokens):
             order = (1, 1, i)
             if opts.get("type") == "nic":

@@ -116,6 +116,10 @@ def _macs(guest: Guest, keep: dict[str, str], used: set[str]) -> dict[int, str]:
     return out
 
 
+def _in_space(pin: Pin, space: str) -> bool:
+    return (pin.unit is None) == (space == "pci")
+
+
 def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
         now: datetime) -> Plan:
     """Place every device: explicit addresses, then pinned ones, then never-used ones."""
@@ -135,10 +139,9 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     for space in ("pci", "ide"):
         members = sorted(((i, d) for i, d in enumerate(guest.devices) if d.space == space),
                          key=lambda p: p[1].order)
-        is_space = (lambda p: p.unit is None) if space == "pci" else (lambda p: p.unit is not None)
-        pinned = {k: p.spot for k, p in pins.items() if k in present and is_space(p)}
+        pinned = {k: p.spot for k, p in pins.items() if k in present and _in_space(p, space)}
         retired = {k: Retired(p.spot, p.last_seen or now) for k, p in retired_all.items()
-                   if is_space(p)}
+                   if _in_space(p, space)}
         if space == "pci":
             buses = [Bus(layout.root_bus, layout.root_slots, growable=True), *bridges.buses(),
                      *user_buses]

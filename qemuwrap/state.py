@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ class GuestState:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def file_name(guest: str) -> str:
@@ -132,7 +132,8 @@ def parse(text: str, path: Path) -> GuestState:
     for required in ("name", "machine"):
         if not isinstance(data.get(required), str):
             raise StateError(f"{path}: no {required!r}")
-    devices = tuple(_pin(d, f"{path}: device {i + 1}") for i, d in enumerate(data.get("device", [])))
+    devices = tuple(_pin(d, f"{path}: device {i + 1}")
+                    for i, d in enumerate(data.get("device", [])))
     tombs = tuple(_pin(d, f"{path}: tombstone {i + 1}")
                   for i, d in enumerate(data.get("tombstone", [])))
     known = {"schema_version", "name", "machine", "created", "last_launch", "device", "tombstone"}

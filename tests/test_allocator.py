@@ -37,7 +37,7 @@ def test_explicit_addresses_are_skipped_by_the_others() -> None:
 
 
 def test_explicit_collision_with_a_pin_names_both() -> None:
-    with pytest.raises(ConflictError, match="b asks for pci.0 05.0, where a is pinned"):
+    with pytest.raises(ConflictError, match=r"b asks for pci\.0 05\.0, where a is pinned"):
         allocate([Request("a"), Request("b", spot=("pci.0", 5, 0))], [ROOT],
                  {"a": ("pci.0", 5, 0)}, {})
 

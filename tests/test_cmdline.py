@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import guest
 from qemuwrap.cmdline import Token, tokenise, untokenise
 from qemuwrap.errors import UsageError
 from qemuwrap.options import WITH_ARGUMENT, WITHOUT_ARGUMENT
+
+import guest
 
 
 def test_options_and_arguments() -> None:

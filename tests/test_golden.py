@@ -9,18 +9,19 @@ The machine facts come from the installed QEMU, as in a real launch.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-import guest
 from qemuwrap import state
 from qemuwrap.launch import FactsSource, plan_launch
 
+import guest
+
 DATA = Path(__file__).parent / "data"
 CASES = sorted(p.name for p in DATA.iterdir() if (p / "argv").exists())
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

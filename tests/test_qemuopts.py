@@ -1,4 +1,4 @@
-"""QemuOpts grammar: ``,,`` escapes, implied first keys, flags; render then parse is the identity."""
+"""QemuOpts grammar: ``,,`` escapes, implied keys, flags; render then parse is the identity."""
 
 from __future__ import annotations
 
