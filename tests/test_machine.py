@@ -1,4 +1,4 @@
-"""Promise 4: the machine type resolves once and stays, and the binary is asked only when it changes."""
+"""Promise 4: the machine type resolves once and stays; the binary is asked once per version."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import guest
-from conftest import WRAPPER, Workspace
 from qemuwrap.errors import ConflictError, MachineError
 from qemuwrap.facts import BinaryFacts, parse_machine_help
 from qemuwrap.machine import closest_offered, resolve
+
+import guest
+from conftest import WRAPPER, Workspace
 
 HELP_10 = """Supported machines are:
 pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-10.0)
@@ -46,14 +47,14 @@ def test_alias_resolves_to_the_pin_after_an_upgrade() -> None:
 
 
 def test_pinned_machine_gone_names_the_closest() -> None:
-    with pytest.raises(MachineError, match="pinned machine pc-i440fx-1.4 is not offered.*"
-                                           "closest offered is pc-i440fx-2.4"):
+    with pytest.raises(MachineError, match=r"pinned machine pc-i440fx-1\.4 is not offered.*"
+                                           r"closest offered is pc-i440fx-2\.4"):
         resolve("pc", facts_10(), "pc-i440fx-1.4")
     assert closest_offered("pc-q35-11.0", facts_10()) == "pc-q35-10.0"
 
 
 def test_other_board_is_a_conflict() -> None:
-    with pytest.raises(ConflictError, match="pinned to machine pc-i440fx-7.2"):
+    with pytest.raises(ConflictError, match=r"pinned to machine pc-i440fx-7\.2"):
         resolve("q35", facts_10(), "pc-i440fx-7.2")
 
 
