@@ -21,6 +21,8 @@ class Layout:
     """Slots the board leaves for devices, in QEMU's order of handing them out."""
     ide_spots: tuple[tuple[str, int], ...]
     """(bus, unit) for ``-drive`` index 0, 1, 2, ...; index 2 is the default CD-ROM."""
+    usb_ports: tuple[int, ...]
+    """Root ports of the board's USB controller (``-usb``): UHCI on pc, EHCI on q35."""
     default_nic: str
     bridge_chain: tuple[str, ...]
     """Devices that turn one root slot into a bus with room for more devices."""
@@ -31,6 +33,7 @@ PC = Layout(
     root_bus="pci.0",
     root_slots=tuple(range(2, 32)),
     ide_spots=(("ide.0", 0), ("ide.0", 1), ("ide.1", 0), ("ide.1", 1)),
+    usb_ports=(1, 2),
     default_nic="e1000",
     bridge_chain=("pci-bridge",),
 )
@@ -40,11 +43,14 @@ Q35 = Layout(
     root_bus="pcie.0",
     root_slots=tuple(s for s in range(1, 0x1F) if s != 0x1D),
     ide_spots=tuple((f"ide.{i}", 0) for i in range(6)),
+    usb_ports=tuple(range(1, 7)),
     default_nic="e1000e",
     bridge_chain=("pcie-root-port", "pcie-pci-bridge"),
 )
 
 CDROM_INDEX = 2
+USB_BUS = "usb-bus.0"
+HUB_PORTS = tuple(range(1, 9))
 
 
 def family(machine: str) -> str | None:

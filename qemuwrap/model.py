@@ -23,7 +23,7 @@ from qemuwrap import qemuopts
 from qemuwrap.cmdline import Token
 from qemuwrap.errors import UsageError
 from qemuwrap.facts import BinaryFacts
-from qemuwrap.machine import CDROM_INDEX, Layout
+from qemuwrap.machine import CDROM_INDEX, USB_BUS, Layout
 from qemuwrap.options import IMPLIED_KEY
 from qemuwrap.qemuopts import Opts
 
@@ -36,6 +36,8 @@ CDROM_OFF_DRIVERS = frozenset({"ide-cd", "ide-hd", "ide-drive", "scsi-cd", "scsi
 """A ``-device`` of these turns off the default CD-ROM."""
 IDE_DRIVERS = frozenset({"ide-hd", "ide-cd"})
 NIC_MODELS = {"virtio": "virtio-net-pci"}
+USBDEVICE_DRIVERS = {"tablet": "usb-tablet", "mouse": "usb-mouse", "keyboard": "usb-kbd",
+                     "wacom-tablet": "usb-wacom-tablet"}
 QUERY_OPTIONS = frozenset({"h", "help", "version", "dump-vmstate"})
 HELP_CAPABLE = frozenset({
     "machine", "M", "cpu", "accel", "device", "drive", "netdev", "nic", "net", "audiodev",
@@ -61,6 +63,7 @@ class Device:
     slot: int | None = None
     function: int = 0
     unit: int | None = None
+    port: str | None = None
     mac: str | None = None
     nic: bool = False
     drive: Opts | None = None
@@ -75,8 +78,8 @@ class Device:
 
     @property
     def explicit(self) -> bool:
-        placed = self.slot is not None if self.space == "pci" else (
-            self.bus is not None and self.unit is not None)
+        placed = {"pci": self.slot is not None, "usb": self.port is not None,
+                  "ide": self.bus is not None and self.unit is not None}[self.space]
         return placed and (self.mac is not None or not self.nic)
 
 
@@ -179,6 +182,10 @@ class _Builder:
         self.vga_off = False
         self.cdrom_off = False
         self.drive_files: dict[str, str] = {}
+        self.usb = False
+        """Whether qemuwrap places USB devices: the board's controller is on, and the
+        command line adds no USB controller or hub of its own."""
+        self.usb_flag_given = False
         self.net_tokens: list[tuple[int, Token, Opts]] = []
 
     def add(self, device: Device) -> None:
@@ -260,7 +267,9 @@ class _Builder:
         if driver in CDROM_OFF_DRIVERS:
             self.cdrom_off = True
         bus_type = self.facts.bus_of(driver)
-        space = "pci" if bus_type == "PCI" else "ide" if driver in IDE_DRIVERS else None
+        space = ("pci" if bus_type == "PCI" else "ide" if driver in IDE_DRIVERS else
+                 "usb" if bus_type == "usb-bus" and self.usb
+                 and props.get("bus") in (None, USB_BUS) else None)
         if space is None:
             self.items.append(token.raw)
             return
@@ -273,7 +282,10 @@ class _Builder:
             device.unit = _int(_str(props.get("unit")), "unit")
             if device.bus is None:
                 device.bus = self.layout.ide_spots[-1][0]
-        drop = ("bus", "addr", "mac") if space == "pci" else ("bus", "unit")
+        if space == "usb":
+            device.port = _str(props.get("port"))
+            device.bus = USB_BUS if device.port is not None else None
+        drop = {"pci": ("bus", "addr", "mac"), "ide": ("bus", "unit"), "usb": ("bus", "port")}[space]
         if qemuopts.is_json(token.value):
             device.json = {k: v for k, v in props.items() if k not in drop}
         else:
@@ -284,6 +296,17 @@ class _Builder:
                       f"disk:{self.drive_files[drive]}" if drive in self.drive_files else
                       f"mac:{device.mac.lower()}" if nic and device.mac else "")
         self.add(device)
+
+    def usbdevice(self, token: Token) -> None:
+        """``-usbdevice tablet``: a USB device created before any ``-device``, USB switched on."""
+        driver = USBDEVICE_DRIVERS.get(token.value or "")
+        if not self.usb or driver is None:
+            self.items.append(token.raw)
+            return
+        if not self.usb_flag_given:
+            self.items.append(("-usb",))
+            self.usb_flag_given = True
+        self.add(Device(driver=driver, space="usb", order=(1, 9, self.next_seq())))
 
     def nic(self, token: Token, opts: Opts, order: tuple[int, ...], backend: tuple[str, ...],
             netdev: str | None, mac_key: str) -> Device:
@@ -382,6 +405,7 @@ class _Builder:
                 self.nodefaults = True
             elif token.name in ("net", "nic", "netdev"):
                 self.network_given = True
+        self.usb = _usb_managed(tokens, self.facts)
         vga_model: str | None = None
         vga_at: int | None = None
         nics = 0
@@ -404,6 +428,11 @@ class _Builder:
             elif name == "vga":
                 vga_model, vga_at = token.value, len(self.items)
                 self.items.append(token.raw)
+            elif name == "usbdevice":
+                self.usbdevice(token)
+            elif name == "usb":
+                self.usb_flag_given = True
+                self.items.append(token.raw)
             else:
                 self.items.append(token.raw)
         self.net_group()
@@ -411,6 +440,29 @@ class _Builder:
             self.items[vga_at] = ()
         self.vga(vga_model if vga_at is not None else None)
         self.defaults()
+
+
+def _usb_managed(tokens: list[Token], facts: BinaryFacts) -> bool:
+    """USB ports are pinned on the board's controller only, and only while QEMU's
+    port order is known: no USB controller or hub of the user's own, no -usbdevice
+    qemuwrap cannot turn into a ``-device``."""
+    on = False
+    for token in tokens:
+        if token.name in ("usb", "usbdevice"):
+            on = True
+            if token.name == "usbdevice" and token.value not in USBDEVICE_DRIVERS:
+                return False
+        elif token.name in ("machine", "M") and token.value is not None:
+            usb = _opts(token).get("usb")
+            on = usb in ("on", "yes", "true") if usb is not None else on
+        elif token.name == "device" and token.value is not None:
+            driver = facts.driver(str(qemuopts.parse_json(token.value).get("driver", ""))
+                                  if qemuopts.is_json(token.value)
+                                  else _opts(token).get("driver") or "")
+            category = facts.devices.get(driver, ("", ""))[1]
+            if driver == "usb-hub" or (category == "USB devices" and facts.is_pci(driver)):
+                return False
+    return on
 
 
 def _str(value: Any) -> str | None:

@@ -16,9 +16,9 @@ from datetime import datetime
 
 from qemuwrap.allocator import Bus, Request, Retired, Spot, allocate
 from qemuwrap.errors import ConflictError
-from qemuwrap.machine import Layout
+from qemuwrap.machine import HUB_PORTS, USB_BUS, Layout
 from qemuwrap.model import Device, Guest
-from qemuwrap.state import GuestState, Pin
+from qemuwrap.state import GuestState, Pin, port_spot, spot_port
 
 MAC_BASE = "52:54:00:12:34:"
 BRIDGE_SLOTS = {
@@ -38,6 +38,7 @@ class Placement:
     slot: int | None = None
     function: int = 0
     unit: int | None = None
+    port: str | None = None
     mac: str | None = None
 
 
@@ -61,6 +62,8 @@ def _requests(devices: list[tuple[int, Device]], root: str) -> list[Request]:
             spot = (d.bus or root, d.slot, d.function)
         elif d.space == "ide" and d.bus is not None and d.unit is not None:
             spot = (d.bus, d.unit, 0)
+        elif d.space == "usb" and d.port is not None:
+            spot = port_spot(d.bus or USB_BUS, d.port)
         only_at = (d.only_at[0], d.only_at[1], 0) if d.only_at else None
         out.append(Request(d.key, spot=spot, bus=d.bus if spot is None else None, only_at=only_at))
     return out
@@ -78,6 +81,8 @@ class _Bridges:
         return max((p.chassis or 0 for p in self.pins), default=0) + 1
 
     def grow(self, bus: str, slot: int) -> Bus:
+        if bus.startswith(USB_BUS):
+            return self.hub(bus, slot)
         n = self.next_number()
         if bus == self.layout.root_bus and self.layout.bridge_chain[0] == "pcie-root-port":
             port = f"qwrp{n}"
@@ -92,9 +97,20 @@ class _Bridges:
                              function=0, provides=name, chassis=n, last_seen=self.now))
         return Bus(name, BRIDGE_SLOTS[driver], growable=True)
 
-    def buses(self) -> list[Bus]:
+    def hub(self, bus: str, slot: int) -> Bus:
+        """QEMU's own rule: a USB device that would take the last free port gets a hub there."""
+        qemu_bus, port = spot_port((bus, slot, 0))
+        provides = f"{qemu_bus}:{port}"
+        self.pins.append(Pin(key=f"bridge:{provides}", driver="usb-hub", bus=qemu_bus,
+                             port=port, provides=provides, last_seen=self.now))
+        return Bus(provides, HUB_PORTS, growable=True)
+
+    def buses(self, space: str) -> list[Bus]:
+        if space == "usb":
+            return [Bus(p.provides, HUB_PORTS, growable=True)
+                    for p in self.pins if p.provides and p.driver == "usb-hub"]
         return [Bus(p.provides, BRIDGE_SLOTS[p.driver], growable=p.driver != "pcie-root-port")
-                for p in self.pins if p.provides]
+                for p in self.pins if p.provides and p.driver in BRIDGE_SLOTS]
 
 
 def _macs(guest: Guest, keep: dict[str, str], used: set[str]) -> dict[int, str]:
@@ -117,7 +133,31 @@ def _macs(guest: Guest, keep: dict[str, str], used: set[str]) -> dict[int, str]:
 
 
 def _in_space(pin: Pin, space: str) -> bool:
-    return (pin.unit is None) == (space == "pci")
+    kind = "usb" if pin.port is not None else "ide" if pin.unit is not None else "pci"
+    return kind == space
+
+
+def _buses(space: str, layout: Layout, bridges: _Bridges, guest: Guest) -> list[Bus]:
+    """The buses of one address space: the board's, qemuwrap's bridges, the user's bridges."""
+    if space == "ide":
+        names = dict.fromkeys(bus for bus, _ in layout.ide_spots)
+        return [Bus(n, tuple(u for b, u in layout.ide_spots if b == n)) for n in names]
+    if space == "usb":
+        return [Bus(USB_BUS, layout.usb_ports, growable=True), *bridges.buses("usb")]
+    user = [(d.driver, d.props.get("id") or (d.json or {}).get("id")) for d in guest.devices]
+    return [Bus(layout.root_bus, layout.root_slots, growable=True), *bridges.buses("pci"),
+            *(Bus(str(ident), BRIDGE_SLOTS[driver]) for driver, ident in user
+              if driver in BRIDGE_SLOTS and ident)]
+
+
+def _placement(space: str, spot: Spot) -> Placement:
+    bus, slot, function = spot
+    if space == "pci":
+        return Placement(bus, slot, function)
+    if space == "ide":
+        return Placement(bus, unit=slot)
+    qemu_bus, port = spot_port(spot)
+    return Placement(qemu_bus, port=port)
 
 
 def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
@@ -128,39 +168,26 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     bridges = _Bridges(layout, [p for p in old_devices if p.provides], now)
     pins = {p.key: p for p in old_devices if not p.provides}
     present = {d.key for d in guest.devices}
+    gone = {p.key: p for p in old_tombs} | {k: p for k, p in pins.items() if k not in present}
 
-    user_buses = [Bus(str(d.props.get("id") or (d.json or {}).get("id")), BRIDGE_SLOTS[d.driver])
-                  for d in guest.devices
-                  if d.driver in BRIDGE_SLOTS and (d.props.get("id") or (d.json or {}).get("id"))]
     placements: dict[int, Placement] = {}
-    retired_all: dict[str, Pin] = {p.key: p for p in old_tombs}
-    retired_all.update({k: p for k, p in pins.items() if k not in present})
     reused: set[str] = set()
-    for space in ("pci", "ide"):
+    for space in ("pci", "ide", "usb"):
         members = sorted(((i, d) for i, d in enumerate(guest.devices) if d.space == space),
                          key=lambda p: p[1].order)
+        if not members and space != "pci":
+            continue
         pinned = {k: p.spot for k, p in pins.items() if k in present and _in_space(p, space)}
-        retired = {k: Retired(p.spot, p.last_seen or now) for k, p in retired_all.items()
+        retired = {k: Retired(p.spot, p.last_seen or now) for k, p in gone.items()
                    if _in_space(p, space)}
-        if space == "pci":
-            buses = [Bus(layout.root_bus, layout.root_slots, growable=True), *bridges.buses(),
-                     *user_buses]
-            requests = [Request(p.key, spot=p.spot) for p in bridges.pins]
-            grow = bridges.grow
-        else:
-            names = dict.fromkeys(bus for bus, _ in layout.ide_spots)
-            buses = [Bus(n, tuple(u for b, u in layout.ide_spots if b == n)) for n in names]
-            requests, grow = [], None
+        requests = [Request(p.key, spot=p.spot) for p in bridges.pins if _in_space(p, space)]
         requests += _requests(members, layout.root_bus)
-        result = allocate(requests, buses, pinned, retired, grow)
+        grow = bridges.grow if space != "ide" else None
+        result = allocate(requests, _buses(space, layout, bridges, guest), pinned, retired, grow)
         reused |= result.reused
         for index, device in members:
-            spot = result.placed.get(device.key)
-            if spot is None:
-                continue
-            bus, slot, function = spot
-            placements[index] = (Placement(bus, slot, function) if space == "pci"
-                                 else Placement(bus, unit=slot))
+            if device.key in result.placed:
+                placements[index] = _placement(space, result.placed[device.key])
 
     left_out = {i for i, d in enumerate(guest.devices) if d.only_at and i not in placements}
     used_macs = {p.mac.lower() for p in [*old_devices, *old_tombs] if p.mac}
@@ -171,20 +198,22 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
 
     new_pins = []
     for index, device in enumerate(guest.devices):
-        if index not in placements:
-            continue
-        where = placements[index]
-        new_pins.append(Pin(key=device.key, driver=device.driver, bus=where.bus,
-                            slot=where.slot, function=where.function if where.slot is not None
-                            else None, unit=where.unit, mac=where.mac, last_seen=now))
+        if index in placements:
+            where = placements[index]
+            new_pins.append(Pin(
+                key=device.key, driver=device.driver, bus=where.bus, slot=where.slot,
+                function=where.function if where.slot is not None else None, unit=where.unit,
+                port=where.port, mac=where.mac, last_seen=now))
     placed_keys = {p.key for p in new_pins}
-    gone = {p.key: p for p in old_tombs} | pins
+    gone |= {k: p for k, p in pins.items() if k not in placed_keys}
     tombstones = [p for k, p in gone.items() if k not in placed_keys and k not in reused]
-    new_pins.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0))
+    new_pins.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0, p.port or ""))
     state = GuestState(
         name=guest.name, machine=machine, devices=(*bridges.pins, *new_pins),
         tombstones=tuple(sorted(tombstones, key=lambda p: p.key)),
         created=old.created if old and old.created else now, last_launch=now,
         extra=old.extra if old else {})
+    usb = any(d.space == "usb" for d in guest.devices)
+    active = [p for p in bridges.pins if p.driver != "usb-hub" or usb]
     new_keys = [p.key for p in new_pins if p.key not in pins]
-    return Plan(machine, placements, left_out, bridges.pins, state, new_keys)
+    return Plan(machine, placements, left_out, active, state, new_keys)

@@ -20,6 +20,8 @@ def addr(slot: int, function: int) -> str:
 
 
 def bridge_words(pin: Pin) -> list[str]:
+    if pin.port is not None:
+        return ["-device", f"usb-hub,bus={pin.bus},port={pin.port}"]
     assert pin.slot is not None and pin.provides is not None
     pairs = [("driver", pin.driver), ("id", pin.provides)]
     if pin.driver == "pci-bridge":
@@ -53,6 +55,8 @@ def device_words(device: Device, where: Placement) -> list[str]:
     extra.append(("bus", where.bus))
     if where.slot is not None:
         extra.append(("addr", addr(where.slot, where.function)))
+    elif where.port is not None:
+        extra.append(("port", where.port))
     else:
         extra.append(("unit", str(where.unit)))
     if device.json is not None:

@@ -40,6 +40,8 @@ class Pin:
     slot: int | None = None
     function: int | None = None
     unit: int | None = None
+    port: str | None = None
+    """A USB port path, ``2`` or ``2.1`` (port 1 of the hub in port 2)."""
     mac: str | None = None
     provides: str | None = None
     """For a bridge qemuwrap added: the bus it provides (its id)."""
@@ -48,12 +50,16 @@ class Pin:
 
     @property
     def spot(self) -> tuple[str, int, int]:
+        if self.port is not None:
+            return port_spot(self.bus, self.port)
         if self.unit is not None:
             return self.bus, self.unit, 0
         assert self.slot is not None
         return self.bus, self.slot, self.function or 0
 
     def describe(self) -> str:
+        if self.port is not None:
+            return f"{self.bus} port {self.port}"
         if self.unit is not None:
             return f"{self.bus} unit {self.unit}"
         return f"{self.bus} {self.slot or 0:02x}.{self.function or 0}"
@@ -70,6 +76,18 @@ class GuestState:
     last_launch: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     """Keys a newer qemuwrap of the same schema wrote; kept so that nothing is lost."""
+
+
+def port_spot(bus: str, port: str) -> tuple[str, int, int]:
+    """A USB port path as an allocator spot: the hub's ports are a bus ``usb-bus.0:2``."""
+    hub, _, last = port.rpartition(".")
+    return (f"{bus}:{hub}" if hub else bus), int(last), 0
+
+
+def spot_port(spot: tuple[str, int, int]) -> tuple[str, str]:
+    """The inverse of port_spot: (QEMU bus, port path)."""
+    bus, _, hub = spot[0].partition(":")
+    return bus, f"{hub}.{spot[1]}" if hub else str(spot[1])
 
 
 def now() -> datetime:
@@ -102,8 +120,11 @@ def _pin(data: Any, where: str) -> Pin:
     for number in ("slot", "function", "unit", "chassis"):
         if number in data and not isinstance(data[number], int):
             raise StateError(f"{where}: {number} is not an integer")
-    if data.get("slot") is None and data.get("unit") is None:
-        raise StateError(f"{where} has neither a slot nor a unit")
+    if "port" in data and not (isinstance(data["port"], str)
+                               and re.fullmatch(r"[1-9]\d*(\.[1-9]\d*)*", data["port"])):
+        raise StateError(f"{where}: port is not a USB port path like 2 or 2.1")
+    if sum(data.get(k) is not None for k in ("slot", "unit", "port")) != 1:
+        raise StateError(f"{where} needs exactly one of slot, unit or port")
     return Pin(**data)
 
 

@@ -48,13 +48,17 @@ class Topology:
         return [d for d in self.devices if d["driver"] == driver]
 
     def guest_view(self) -> list[tuple[str, ...]]:
-        """Everything a guest can tell apart, sorted: one tuple per device."""
-        keep = ("addr", "pciid", "mac", "unit", "serial", "port", "chassis_nr", "chassis",
-                "slot")
+        """Everything a guest can tell apart, sorted: one tuple per device.
+
+        A USB device's ``port`` property is what was asked for; ``usbport`` is where
+        it is attached, which is what the guest sees.
+        """
+        keep = ("addr", "pciid", "mac", "unit", "serial", "usbport", "port", "chassis_nr",
+                "chassis", "slot")
         rows = []
         for dev in self.devices:
-            rows.append((dev["path"], dev["driver"]) + tuple(
-                f"{k}={dev[k]}" for k in keep if k in dev))
+            shown = [k for k in keep if k in dev and not (k == "port" and "usbport" in dev)]
+            rows.append((dev["path"], dev["driver"], *(f"{k}={dev[k]}" for k in shown)))
         return sorted(rows)
 
 
@@ -81,13 +85,14 @@ class Topology:
 
     def addr_of(self, driver: str) -> list[str]:
         """Where each device of ``driver`` sits: ``bus path @ slot.function``."""
-        return sorted(f"{d['path']}@{d.get('addr', d.get('unit', ''))}"
+        return sorted(f"{d['path']}@{d.get('addr', d.get('unit', d.get('usbport', '')))}"
                       for d in self.by_driver(driver))
 
 
 _DEV = re.compile(r'^(\s*)dev: ([^,]+), id "([^"]*)"')
 _BUS = re.compile(r'^(\s*)bus: (\S+)')
 _PROP = re.compile(r'^(\s*)([\w.-]+) = (.*)$')
+_USB = re.compile(r'^\s*addr \S+, port (\S+), speed')
 _PCI = re.compile(r'^\s*class (.*), addr (\S+), pci id (\S+) \(sub (\S+)\)')
 
 
@@ -111,6 +116,8 @@ def parse_qtree(text: str) -> list[dict[str, str]]:
                        "path": "/".join(name for _, name, _ in stack),
                        "parent": str(stack[-1][2]) if stack else "-1"}
             devices.append(current)
+        elif current is not None and (m := _USB.match(line)):
+            current["usbport"] = m.group(1)
         elif current is not None and (m := _PCI.match(line)):
             current["pciid"] = f"{m.group(3)} sub {m.group(4)} class {m.group(1)}"
         elif (m := _PROP.match(line)) and current is not None:

@@ -49,6 +49,10 @@ LINES = {
         "-drive", "if=none,id=cd,media=cdrom", "-device", "ide-cd,drive=cd",
         "-drive", "file=a.img,format=raw", "-device", "virtio-net-pci,bus=rp1,netdev=u",
         "-netdev", "user,id=u"],
+    "usb-auto-hub-pc": ["-usb", "-usbdevice", "tablet", "-device", "usb-kbd",
+                        "-device", "usb-mouse", "-usbdevice", "keyboard"],
+    "usb-q35-ehci": ["-M", "q35", "-device", "usb-kbd", "-usbdevice", "tablet",
+                     "-device", "usb-tablet,id=t2", "-machine", "usb=on"],
 }
 
 
