@@ -341,29 +341,34 @@ class _Builder:
         device_opts = Opts(tuple((k, v) for k, v in opts.pairs if k in ("model", "mac")))
         self.add(self.nic(token, device_opts, (1, 0, self.next_seq()), backend, netdev, "mac"))
 
+    def pci_nic(self, opts: Opts) -> bool:
+        model = opts.get("model") or self.layout.default_nic
+        return self.facts.is_pci(NIC_MODELS.get(model, model))
+
     def net_group(self) -> None:
         """All ``-net`` options at once: NICs on hub 0 keep sharing it with the backends.
 
         One NIC and at most one backend become a plain ``-netdev`` pair; otherwise each
-        NIC gets a hub port on hub 0 and the backends stay as they were, on that hub.
+        PCI NIC gets a hub port on hub 0, and the backends and any ISA NIC stay as they
+        were, on that hub.
         """
-        hub_nics = [(i, t, o) for i, t, o in self.net_tokens
+        if any(o.has("vlan") for _, _, o in self.net_tokens):
+            return
+        hub_nics = [o for _, _, o in self.net_tokens
                     if o.get("type") == "nic" and not o.has("netdev")]
         backends = [(i, t, o) for i, t, o in self.net_tokens
                     if o.get("type") not in ("nic", "none") and not o.has("netdev")]
-        if any(o.has("vlan") for _, _, o in self.net_tokens) or any(
-                not self.facts.is_pci(NIC_MODELS.get(m, m))
-                for _, _, o in hub_nics for m in [o.get("model") or self.layout.default_nic]):
-            return
-        direct = len(hub_nics) == 1 and len(backends) <= 1
+        direct = len(hub_nics) == 1 and self.pci_nic(hub_nics[0]) and len(backends) <= 1
         backend: tuple[str, ...]
         for n, (i, token, opts) in enumerate(self.net_tokens):
             order = (1, 1, i)
             if opts.get("type") == "nic":
-                if direct:
-                    netdev, backend = ("qwnet0" if backends else None), ()
-                elif opts.has("netdev"):
+                if not self.pci_nic(opts):
+                    continue
+                if opts.has("netdev"):
                     netdev, backend = opts.get("netdev"), ()
+                elif direct:
+                    netdev, backend = ("qwnet0" if backends else None), ()
                 else:
                     netdev = f"qwhub{n}"
                     backend = ("-netdev", f"hubport,id={netdev},hubid=0")
