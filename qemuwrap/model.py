@@ -35,6 +35,8 @@ VGA_DRIVERS = frozenset({"VGA", "isa-vga", "cirrus-vga", "isa-cirrus-vga", "vmwa
 CDROM_OFF_DRIVERS = frozenset({"ide-cd", "ide-hd", "ide-drive", "scsi-cd", "scsi-hd", "scsi-disk"})
 """A ``-device`` of these turns off the default CD-ROM."""
 IDE_DRIVERS = frozenset({"ide-hd", "ide-cd"})
+PLACE_KEYS = {"pci": ("bus", "addr", "mac"), "ide": ("bus", "unit"), "usb": ("bus", "port")}
+"""The properties qemuwrap sets on a device of each address space."""
 NIC_MODELS = {"virtio": "virtio-net-pci"}
 USBDEVICE_DRIVERS = {"tablet": "usb-tablet", "mouse": "usb-mouse", "keyboard": "usb-kbd",
                      "wacom-tablet": "usb-wacom-tablet"}
@@ -285,7 +287,7 @@ class _Builder:
         if space == "usb":
             device.port = _str(props.get("port"))
             device.bus = USB_BUS if device.port is not None else None
-        drop = {"pci": ("bus", "addr", "mac"), "ide": ("bus", "unit"), "usb": ("bus", "port")}[space]
+        drop = PLACE_KEYS[space]
         if qemuopts.is_json(token.value):
             device.json = {k: v for k, v in props.items() if k not in drop}
         else:
