@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from qemuwrap.qtree import parse as qtree_parse
 
 QEMU = os.environ.get("QEMUWRAP_TEST_QEMU", "qemu-system-x86_64")
 QEMU_PATH = shutil.which(QEMU) or QEMU
@@ -89,45 +90,6 @@ class Topology:
                       for d in self.by_driver(driver))
 
 
-_DEV = re.compile(r'^(\s*)dev: ([^,]+), id "([^"]*)"')
-_BUS = re.compile(r'^(\s*)bus: (\S+)')
-_PROP = re.compile(r'^(\s*)([\w.-]+) = (.*)$')
-_USB = re.compile(r'^\s*addr \S+, port (\S+), speed')
-_PCI = re.compile(r'^\s*class (.*), addr (\S+), pci id (\S+) \(sub (\S+)\)')
-
-
-def parse_qtree(text: str) -> list[dict[str, str]]:
-    """Flatten ``info qtree`` into one dict per device, with its bus path and parent device."""
-    devices: list[dict[str, str]] = []
-    stack: list[tuple[int, str, int]] = []  # (indent, bus name, index of the device owning it)
-    current: dict[str, str] | None = None
-    for line in text.splitlines():
-        if m := _BUS.match(line):
-            indent = len(m.group(1))
-            while stack and stack[-1][0] >= indent:
-                stack.pop()
-            stack.append((indent, m.group(2), len(devices) - 1))
-            current = None
-        elif m := _DEV.match(line):
-            indent = len(m.group(1))
-            while stack and stack[-1][0] >= indent:
-                stack.pop()
-            current = {"driver": m.group(2), "id": m.group(3),
-                       "path": "/".join(name for _, name, _ in stack),
-                       "parent": str(stack[-1][2]) if stack else "-1"}
-            devices.append(current)
-        elif current is not None and (m := _USB.match(line)):
-            current["usbport"] = m.group(1)
-        elif current is not None and (m := _PCI.match(line)):
-            current["pciid"] = f"{m.group(3)} sub {m.group(4)} class {m.group(1)}"
-        elif (m := _PROP.match(line)) and current is not None:
-            value = m.group(3).strip()
-            if value.startswith('"') and value.endswith('"'):
-                value = value[1:-1]
-            current.setdefault(m.group(2), value)
-    return devices
-
-
 def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | None = None,
            cwd: str | None = None, timeout: float = 30) -> Topology:
     """Run ``prefix + args`` paused with a QMP socket, read its topology, then quit it."""
@@ -167,7 +129,7 @@ def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | Non
     for bus in pci:
         _collect_pci(bus, topo.pci, "")
     topo.pci.sort()
-    topo.devices = parse_qtree(str(qtree))
+    topo.devices = qtree_parse(str(qtree))
     return topo
 
 

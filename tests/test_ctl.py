@@ -1,0 +1,174 @@
+"""``qemuwrap-ctl``, driven as a user would: through its console script, on real state."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import guest
+from conftest import WRAPPER, Workspace
+
+pytestmark = pytest.mark.qemu
+CTL = shutil.which("qemuwrap-ctl")
+DATA = Path(__file__).parent / "data" / "libvirt"
+BASE = ["-name", "g", "-drive", "file=a.img,if=virtio,format=raw", "-nic", "user,model=virtio",
+        "-hdb", "b.img"]
+
+
+def ctl(ws: Workspace, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    assert CTL, "the qemuwrap-ctl console script is installed (pip install -e .)"
+    return subprocess.run([CTL, *args], env=ws.env(), cwd=ws.root, input=input,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def ctl_json(ws: Workspace, *args: str) -> Any:
+    done = ctl(ws, args[0], "--json", *args[1:])
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+class Running:
+    """A guest started through qemuwrap, paused, with a QMP socket; quit on exit."""
+
+    def __init__(self, ws: Workspace, args: list[str]) -> None:
+        self.socket = ws.root / "qmp.sock"
+        self.args = [*args, "-S", "-display", "none", "-qmp",
+                     f"unix:{self.socket},server=on,wait=off"]
+        self.proc = subprocess.Popen([*WRAPPER, *self.args], env=ws.env(), cwd=ws.root,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(200):
+            if self.socket.exists():
+                break
+            assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
+            subprocess.run(["sleep", "0.05"], check=True)
+
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_every_subcommand_has_help(ws: Workspace) -> None:
+    for sub in ("plan", "list", "show", "forget", "pin", "rename", "export", "import",
+                "import-libvirt", "check"):
+        done = ctl(ws, sub, "--help")
+        assert done.returncode == 0 and "usage: qemuwrap-ctl " + sub in done.stdout
+    assert ctl(ws, "frobnicate").returncode == 2
+    assert ctl(ws, "show").returncode == 2
+
+
+def test_plan_changes_nothing_and_says_what_would(ws: Workspace) -> None:
+    done = ctl(ws, "plan", "--", *BASE)
+    assert done.returncode == 0, done.stderr
+    argv = shlex.split(done.stdout.splitlines()[0])
+    assert argv[0] == guest.QEMU_PATH and "virtio-blk-pci,drive=virtio0,bus=pci.0,addr=0x4" in argv
+    assert "# new: disk:a.img -> pci.0 04.0" in done.stdout
+    assert not (ws.state / "g.toml").exists()
+    ws.wrapped(BASE)
+    data = ctl_json(ws, "plan", "--", *BASE[:2], *BASE[4:], "-drive", "file=c.img,if=virtio")
+    assert data["machine"] == {"old": "pc-i440fx-7.2", "new": "pc-i440fx-7.2"}
+    assert [(d["key"], d["address"]) for d in data["new_devices"]] == [
+        ("disk:c.img", "pci.0 05.0")]
+    assert [d["key"] for d in data["removed_devices"]] == ["disk:a.img"]
+    assert ctl_json(ws, "plan", "--", "-version")["passthrough"] is True
+
+
+def test_list_and_show(ws: Workspace) -> None:
+    ws.wrapped(BASE)
+    rows = ctl_json(ws, "list")
+    assert [(r["name"], r["machine"], r["running_pid"]) for r in rows] == [
+        ("g", "pc-i440fx-7.2", None)]
+    with Running(ws, BASE) as running:
+        assert ctl_json(ws, "list")[0]["running_pid"] == running.proc.pid
+    shown = ctl_json(ws, "show", "g")
+    addresses = [d["address"] for d in shown["devices"]]
+    assert addresses == sorted(addresses, key=lambda a: (a.split()[0], a))
+    assert {d["key"]: d["address"] for d in shown["devices"]}["disk:b.img"] == "ide.0 unit 1"
+    tree = ctl(ws, "show", "g", "--tree").stdout
+    assert "pci.0\n├── 02.0 VGA [board:vga]" in tree and "unit 1 ide-hd [disk:b.img]" in tree
+    assert ctl(ws, "show", "nobody").returncode == 1
+
+
+def test_forget_refuses_while_running_and_asks(ws: Workspace) -> None:
+    ws.wrapped(BASE)
+    with Running(ws, BASE) as running:
+        done = ctl(ws, "forget", "g", "--yes")
+        assert done.returncode == 1 and f"PID {running.proc.pid}" in done.stderr
+    assert ctl(ws, "forget", "g", "--device", "a.img", input="n\n").returncode == 1
+    assert ctl(ws, "forget", "g", "--device", "a.img", "--yes").returncode == 0
+    assert "disk:a.img" not in (ws.state / "g.toml").read_text()
+    assert ctl(ws, "forget", "g", input="y\n").returncode == 0
+    assert not (ws.state / "g.toml").exists()
+
+
+def test_pin_and_rename_move_the_real_guest(ws: Workspace) -> None:
+    ws.wrapped(BASE)
+    assert ctl(ws, "pin", "g", "disk:a.img", "0x9").returncode == 0
+    clash = ctl(ws, "pin", "g", "disk:a.img", "pci.0:3")
+    assert clash.returncode == 1 and "held by 'virtio-net-pci#0'" in clash.stderr
+    moved = ws.wrapped(BASE).identified()
+    assert moved["disk:a.img"][5] == "09.0"
+    (ws.root / "a.img").rename(ws.root / "z.img")
+    assert ctl(ws, "rename", "g", "a.img", "z.img").returncode == 0
+    renamed = ws.wrapped([w.replace("a.img", "z.img") for w in BASE]).identified()
+    assert renamed["disk:z.img"][4:] == moved["disk:a.img"][4:]
+
+
+def test_export_import(ws: Workspace, tmp_path: Path) -> None:
+    ws.wrapped(BASE)
+    exported = ctl(ws, "export", "g").stdout
+    assert 'name = "g"' in exported
+    copy = tmp_path / "g.toml"
+    copy.write_text(exported.replace('slot = 4', 'slot = 10'))
+    assert ctl(ws, "import", "h", str(copy)).returncode == 0
+    assert ctl(ws, "import", "h", str(copy)).returncode == 0, "the same state again is fine"
+    refused = ctl(ws, "import", "g", str(copy))
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert ctl(ws, "import", "g", str(copy), "--force").returncode == 0
+    assert ws.wrapped(BASE).identified()["disk:a.img"][5] == "0a.0"
+
+
+def test_import_libvirt_keeps_the_hardware_libvirt_gave(ws: Workspace) -> None:
+    xml = ws.root / "lvguest.xml"
+    xml.write_text((DATA / "lvguest.xml").read_text().replace("/tmp/lv/", f"{ws.root}/"))
+    done = ctl(ws, "import-libvirt", str(xml))
+    assert done.returncode == 0, done.stderr
+    args = ["-name", "lvguest", "-drive", f"file={ws.root}/a.img,if=virtio,format=raw",
+            "-hdb", f"{ws.root}/b.img", "-net", "nic,model=virtio,macaddr=52:54:00:ab:cd:01",
+            "-net", "nic,model=e1000,macaddr=52:54:00:45:cf:71", "-net", "user",
+            "-device", "virtio-balloon-pci"]
+    seen = ws.wrapped(args)
+    assert seen.machine == "pc-i440fx-7.2"
+    ids = seen.identified()
+    assert ids["disk:a.img"][5] == "05.0" and ids["disk:b.img"][:3] == (
+        "main-system-bus/pci.0/ide.0", "ide-hd", "1 (0x1)")
+    assert ids["mac:52:54:00:ab:cd:01"][5] == "03.0"
+    assert ids["mac:52:54:00:45:cf:71"][5] == "04.0"
+    assert seen.addr_of("virtio-balloon-pci") == ["main-system-bus/pci.0@06.0"]
+    assert seen.addr_of("VGA") == ["main-system-bus/pci.0@02.0"]
+    q35 = ctl(ws, "import-libvirt", str(DATA / "lvq35.xml"))
+    assert q35.returncode == 0
+    shown = {d["key"]: d["address"] for d in ctl_json(ws, "show", "lvq35")["devices"]}
+    assert shown["disk:/tmp/lv/a.img"] == "pci.5 00.0"
+    assert shown["disk:/tmp/lv/b.img"] == "ide.1 unit 0"
+    assert shown["id:pci.1"] == "pcie.0 02.0"
+
+
+def test_check_compares_a_running_guest(ws: Workspace) -> None:
+    with Running(ws, BASE) as running:
+        ok = ctl(ws, "check", "g", "--", *running.args)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "ok:" in ok.stdout
+        path = ws.state / "g.toml"
+        path.write_text(path.read_text().replace("slot = 4", "slot = 7"))
+        bad = ctl(ws, "check", "g", "--", *running.args)
+        assert bad.returncode == 1
+        assert "differs: disk:a.img: no virtio-blk-pci at pci.0 07.0" in bad.stdout
