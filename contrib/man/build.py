@@ -129,9 +129,9 @@ def subcommands(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPars
 
 def ctl_page() -> str:
     top = parser()
-    lines = [f".B qemuwrap-ctl\n.I COMMAND\n[\n.I OPTIONS\n]"]
+    lines = [".B qemuwrap-ctl\n.I COMMAND\n[\n.I OPTIONS\n]"]
     body = []
-    for name, sub in subcommands(top).items():
+    for sub in subcommands(top).values():
         usage = sub.format_usage().removeprefix("usage: ").strip()
         body.append(f".TP\n.B {escape(usage)}\n{escape(sub.description or '')}")
         for action in sub._actions:
