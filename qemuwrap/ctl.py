@@ -62,8 +62,16 @@ def _editing(name: str) -> Iterator[tuple[Path, GuestState, list[GuestState]]]:
 
 
 def running_pid(name: str) -> int | None:
-    """The PID of a QEMU process started with ``-name NAME``, if one runs now."""
+    """The PID of the guest's QEMU if it runs now: the holder of its run lock, else a
+    QEMU process started with ``-name NAME`` (one started without qemuwrap)."""
     import psutil
+
+    path = state.path_for(_directory(), name)
+    if path.with_name(path.name + ".run").exists():
+        fd = state.claim_running(path)
+        if fd is None:
+            return state.run_lock_holder(path)
+        os.close(fd)
 
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = proc.info.get("cmdline") or []
@@ -309,21 +317,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _same(a: GuestState, b: GuestState) -> bool:
-    def strip(pins: tuple[Pin, ...]) -> list[Pin]:
-        return sorted((replace(p, last_seen=None) for p in pins), key=lambda p: p.key)
-
-    return (a.machine == b.machine and strip(a.devices) == strip(b.devices)
-            and strip(a.tombstones) == strip(b.tombstones))
-
-
 def _install(name: str, new: GuestState, force: bool) -> int:
     directory = _directory()
     state.ensure_dir(directory)
     path = state.path_for(directory, name)
     with state.locked(path):
         old = state.load(path)
-        if old is not None and not _same(old, new) and not force:
+        if old is not None and not state.same_topology(old, new) and not force:
             raise Refused(f"{path} holds a different state for {name!r}; --force replaces it")
         state.save(path, new)
     print(f"saved {path}", file=sys.stderr)

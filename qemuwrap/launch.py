@@ -17,7 +17,7 @@ from qemuwrap import facts as qemu_facts
 from qemuwrap import model, state
 from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.config import GUARD, Config, find_qemu, load_config, state_dir
-from qemuwrap.errors import QemuwrapError
+from qemuwrap.errors import ConflictError, QemuwrapError
 from qemuwrap.facts import BinaryFacts
 from qemuwrap.machine import layout, resolve
 from qemuwrap.pinning import Plan, pin
@@ -104,9 +104,26 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     with state.locked(path):
         old = state.load(path)
         launch = plan_launch(args, source, old, state.now())
-        if launch.plan is not None:
-            state.save(path, launch.plan.state)
+        if launch.plan is not None and not any(t.name == "incoming" for t in tokens):
+            record(path, name, old, launch.plan.state)
     return binary, launch.argv
+
+
+def record(path: Path, name: str, old: state.GuestState | None,
+           new: state.GuestState) -> None:
+    """Save the new state and hand the run lock to QEMU; refuse to change a running guest.
+
+    A migration target (``-incoming``) never gets here: it takes the state as it is.
+    """
+    run_fd = state.claim_running(path)
+    if run_fd is None:
+        if old is not None and state.same_topology(old, new):
+            return
+        pid = state.run_lock_holder(path)
+        raise ConflictError(f"guest {name!r} is running (PID {pid}) and this command line "
+                            "would change its devices; stop it first")
+    state.save(path, new)
+    os.set_inheritable(run_fd, True)
 
 
 def run(argv: list[str]) -> NoReturn:

@@ -38,6 +38,8 @@ IDE_DRIVERS = frozenset({"ide-hd", "ide-cd"})
 PLACE_KEYS = {"pci": ("bus", "addr", "mac"), "ide": ("bus", "unit"), "usb": ("bus", "port")}
 """The properties qemuwrap sets on a device of each address space."""
 NIC_MODELS = {"virtio": "virtio-net-pci"}
+DRIVE_INTERFACES = frozenset({"ide", "scsi", "floppy", "pflash", "mtd", "sd", "virtio", "none",
+                              "xen"})
 USBDEVICE_DRIVERS = {"tablet": "usb-tablet", "mouse": "usb-mouse", "keyboard": "usb-kbd",
                      "wacom-tablet": "usb-wacom-tablet"}
 QUERY_OPTIONS = frozenset({"h", "help", "version", "dump-vmstate"})
@@ -202,6 +204,8 @@ class _Builder:
 
     def drive(self, token: Token, opts: Opts) -> None:
         interface = opts.get("if", "ide")
+        if interface not in DRIVE_INTERFACES:
+            raise UsageError(f"unknown drive interface if={interface} in -drive {token.value}")
         if interface == "ide":
             self.ide_drive(token, opts)
         elif interface == "virtio":

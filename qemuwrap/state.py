@@ -8,14 +8,17 @@ lock. A file that cannot be read stops the launch and is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import glob
 import os
 import re
+import stat
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
@@ -197,16 +200,44 @@ def load(path: Path) -> GuestState | None:
     return parse(text, path)
 
 
+def same_topology(a: GuestState, b: GuestState) -> bool:
+    """Whether two states pin the same machine and devices (timestamps aside)."""
+    def strip(pins: tuple[Pin, ...]) -> list[Pin]:
+        return sorted((replace(p, last_seen=None) for p in pins), key=lambda p: p.key)
+
+    return (a.machine == b.machine and strip(a.devices) == strip(b.devices)
+            and strip(a.tombstones) == strip(b.tombstones))
+
+
+def _clear_leftovers(path: Path) -> None:
+    """Temp files of writers killed mid-write; only called under the guest's lock."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
 def save(path: Path, state: GuestState) -> None:
-    """Replace the state file atomically: the old content or the new, never a mix."""
+    """Replace the state file atomically: the old content or the new, never a mix.
+
+    The file being replaced is kept as ``NAME.toml.bak`` (it was read and parsed
+    before this write), so a good state is there to restore from if a later one is
+    spoiled by hand. The caller holds the guest's lock.
+    """
     data = render(state).encode()
     try:
+        _clear_leftovers(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            if path.exists():
+                backup = path.with_name(f".{path.name}.bak.tmp")
+                with contextlib.suppress(FileNotFoundError):
+                    backup.unlink()
+                os.link(path, backup, follow_symlinks=False)
+                os.replace(backup, path.with_name(path.name + ".bak"))
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
@@ -221,10 +252,51 @@ def save(path: Path, state: GuestState) -> None:
 
 
 def ensure_dir(state_dir: Path) -> None:
+    """Create the state directory (0700), and refuse one that another user owns."""
     try:
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(state_dir, follow_symlinks=False)
     except OSError as exc:
         raise StateError(f"cannot create state directory {state_dir}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise StateError(f"state directory {state_dir} is not a directory (a symlink?)")
+    if st.st_uid != os.geteuid():
+        raise StateError(f"state directory {state_dir} is owned by uid {st.st_uid}, "
+                         f"not by this user ({os.geteuid()}); refusing to use it")
+
+
+def claim_running(path: Path) -> int | None:
+    """Take the guest's run lock (``NAME.toml.run``) for the QEMU about to start.
+
+    The descriptor is returned open; made inheritable, it passes to QEMU with the
+    exec, so the lock is held exactly as long as the guest runs. None means another
+    process holds it: the guest is running.
+    """
+    run_path = path.with_name(path.name + ".run")
+    try:
+        fd = os.open(run_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot open {run_path}: {exc.strerror}") from None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def run_lock_holder(path: Path) -> int | None:
+    """The PID holding the guest's run lock, from /proc/locks (Linux)."""
+    try:
+        inode = os.stat(path.with_name(path.name + ".run")).st_ino
+        with open("/proc/locks") as locks:
+            for line in locks:
+                fields = line.split()
+                if len(fields) > 5 and fields[5].rsplit(":", 1)[-1] == str(inode):
+                    return int(fields[4])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 @contextmanager

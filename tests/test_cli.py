@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -134,3 +135,16 @@ def test_invoked_as_qemu_kvm_adds_kvm(ws: Workspace, tmp_path: Path) -> None:
                    prefix=[WRAPPER[0], "-I", str(link)], QEMUWRAP_DEBUG="1")
     assert "-accel kvm" not in explicit.stderr
     assert os.path.exists(ws.state / "kvm.toml")
+
+
+def test_runs_isolated_from_the_callers_pythonpath(ws: Workspace, tmp_path: Path) -> None:
+    evil = tmp_path / "evil" / "qemuwrap"
+    evil.mkdir(parents=True)
+    (evil / "__init__.py").write_text("")
+    (evil / "launch.py").write_text("raise SystemExit('imported from PYTHONPATH')\n")
+    installed = shutil.which("qemuwrap")
+    assert installed, "the qemuwrap script is installed (pip install -e .)"
+    for command in ([WRAPPER[-1]], [installed]):
+        done = subprocess.run([*command, "-name", "iso", "-version"], env=ws.env(
+            PYTHONPATH=str(evil.parent)), capture_output=True, text=True, check=False)
+        assert done.returncode == 0 and "QEMU emulator" in done.stdout, (command, done.stderr)
