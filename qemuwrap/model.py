@@ -16,6 +16,7 @@ QEMU searches buses newest first), at the first free unit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +150,9 @@ def is_query(tokens: list[Token]) -> bool:
 
 def parse_addr(value: Any) -> tuple[int, int]:
     """A PCI ``addr`` the way QEMU reads it: ``"5"``/``"0x5"``/``"05.1"`` (hex) or a JSON devfn."""
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < 256:
+            raise UsageError(f"PCI address addr={value} is out of range")
         return value >> 3, value & 7
     text = str(value).strip()
     try:
@@ -290,6 +293,9 @@ class _Builder:
                 device.bus = self.layout.ide_spots[-1][0]
         if space == "usb":
             device.port = _str(props.get("port"))
+            if device.port is not None and not re.fullmatch(r"[1-9]\d*(\.[1-9]\d*)*",
+                                                            device.port):
+                raise UsageError(f"invalid USB port={device.port} (a path like 2 or 2.1)")
             device.bus = USB_BUS if device.port is not None else None
         drop = PLACE_KEYS[space]
         if qemuopts.is_json(token.value):

@@ -1,0 +1,99 @@
+"""Fuzzing the whole pipeline: any command line is rewritten soundly or refused with a
+QemuwrapError, never another exception. 10,000 examples; ``pytest -m slow``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qemuwrap import model
+from qemuwrap.cmdline import tokenise
+from qemuwrap.errors import QemuwrapError
+from qemuwrap.launch import FactsSource, plan_launch
+from qemuwrap.machine import layout
+
+import guest
+
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+FACTS = FactsSource(guest.QEMU_PATH, None)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+values = st.one_of(st.sampled_from(["a.img", "a,,b.img", "x", "", "on", "0x5", "5.1", "3",
+                                    "virtio", "ide", "cdrom", "help", "52:54:00:12:34:56"]),
+                   st.text(max_size=6))
+keys = st.sampled_from(["file", "if", "index", "media", "id", "addr", "bus", "unit", "mac",
+                        "macaddr", "model", "netdev", "drive", "port", "format", "type", "x"])
+
+
+@st.composite
+def qemuopts(draw: st.DrawFn, first: st.SearchStrategy[str] | None = None) -> str:
+    parts = [draw(first)] if first is not None else []
+    for _ in range(draw(st.integers(0, 4))):
+        key, value = draw(keys), draw(values)
+        parts.append(f"{key}={value.replace(',', ',,')}" if draw(st.booleans()) else key)
+    return ",".join(parts)
+
+
+drivers = st.sampled_from(["e1000", "virtio-net-pci", "virtio-blk-pci", "ide-hd", "ide-cd",
+                           "usb-tablet", "usb-kbd", "virtio-rng-pci", "pci-bridge", "VGA",
+                           "qxl-vga", "virtio-balloon", "piix3-usb-uhci", "nonexistent"])
+
+
+@st.composite
+def json_device(draw: st.DrawFn) -> str:
+    data: dict[str, object] = {"driver": draw(drivers)}
+    for _ in range(draw(st.integers(0, 3))):
+        data[draw(keys)] = draw(st.one_of(values, st.integers(-1, 300)))
+    text = json.dumps(data)
+    return text[:-1] if draw(st.integers(0, 20)) == 0 else text
+
+
+option = st.one_of(
+    st.tuples(st.just("-drive"), qemuopts()),
+    st.tuples(st.sampled_from(["-hda", "-hdb", "-hdc", "-hdd", "-cdrom"]), values),
+    st.tuples(st.just("-device"), st.one_of(qemuopts(drivers), json_device())),
+    st.tuples(st.just("-net"), qemuopts(st.sampled_from(["nic", "user", "none", "tap"]))),
+    st.tuples(st.just("-nic"), qemuopts(st.sampled_from(["user", "none", "tap"]))),
+    st.tuples(st.just("-netdev"), qemuopts(st.sampled_from(["user,id=n0", "user,id=n1"]))),
+    st.tuples(st.just("-vga"), st.sampled_from(["std", "qxl", "none", "virtio", "cirrus"])),
+    st.tuples(st.just("-usbdevice"), st.sampled_from(["tablet", "mouse", "keyboard", "disk:x"])),
+    st.tuples(st.sampled_from(["-machine", "-M"]),
+              st.sampled_from(["pc", "q35", "pc,usb=on", "q35,accel=tcg", "pc-i440fx-7.1"])),
+    st.tuples(st.sampled_from(["-usb", "-nodefaults", "-S", "-frobnicate", "-no-acpi"])),
+    st.tuples(st.sampled_from(["-m", "-append", "-serial"]), values),
+    st.tuples(values.filter(lambda v: not v.startswith("-"))),
+)
+
+
+@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(option, max_size=14))
+def test_any_command_line_is_rewritten_soundly_or_refused(options: list[tuple[str, ...]]) -> None:
+    argv = ["-name", "fuzz", *(w for o in options for w in o)]
+    try:
+        launch = plan_launch(argv, FACTS, None, NOW)
+    except QemuwrapError:
+        return
+    if launch.plan is None:
+        return
+    board = layout(launch.plan.machine)
+    assert board is not None
+    again = model.build(tokenise(launch.argv), FACTS(), board)
+    actual = [(d.driver, spot(d, board.root_bus)) for d in again.devices if d.explicit
+              and d.space in ("pci", "ide")]
+    spots = [where for _, where in actual]
+    assert len(spots) == len(set(spots)), "two devices on one address"
+    expected = {(p.driver, p.spot) for p in launch.plan.state.devices if p.port is None}
+    assert expected <= set(actual), "a placed device is missing from what QEMU gets"
+
+
+
+def spot(device: model.Device, root: str) -> tuple[str, int, int]:
+    if device.space == "ide":
+        assert device.bus is not None and device.unit is not None
+        return device.bus, device.unit, 0
+    assert device.slot is not None
+    return device.bus or root, device.slot, device.function
