@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,15 +57,17 @@ def find_qemu(config: Config, self_paths: list[str]) -> str:
     ``self_paths`` are the paths qemuwrap runs as; a candidate resolving to one of
     them is qemuwrap itself (say, through the ``qemu-kvm`` alternative) and skipped.
     """
+    from shutil import which
+
     chosen = os.environ.get("QEMUWRAP_QEMU") or config.qemu
     if chosen:
-        found = shutil.which(chosen) if os.sep not in chosen else chosen
+        found = which(chosen) if os.sep not in chosen else chosen
         if not found or not os.access(found, os.X_OK):
             raise QemuNotFoundError(f"configured QEMU {chosen} is not an executable")
         if _is_self(found, self_paths):
             raise QemuNotFoundError(f"configured QEMU {chosen} is qemuwrap itself")
     else:
-        found = next((p for c in CANDIDATES for p in [shutil.which(c)]
+        found = next((p for c in CANDIDATES for p in [which(c)]
                       if p and not _is_self(p, self_paths)), None)
         if found is None:
             raise QemuNotFoundError("no QEMU found (tried /usr/libexec/qemu-kvm and "

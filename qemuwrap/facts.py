@@ -6,11 +6,9 @@ mean today; ``-device help`` gives each device's bus type, category and aliases;
 binary itself is asked again only when it changes (a package upgrade).
 """
 
-import hashlib
 import json
 import os
 import re
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -86,6 +84,8 @@ def parse_help(text: str) -> frozenset[str]:
 
 
 def _ask(binary: str, *args: str) -> str:
+    import subprocess  # only when the cache misses: never on a daily launch
+
     env = dict(os.environ, QEMU_AUDIO_DRV="none")
     try:
         done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=60,
@@ -107,8 +107,9 @@ def probe(binary: str) -> BinaryFacts:
 
 
 def _cache_file(cache_dir: Path, binary: str) -> Path:
-    digest = hashlib.sha256(os.path.realpath(binary).encode()).hexdigest()[:20]
-    return cache_dir / f"{digest}.json"
+    """One file per binary, named after its resolved path: ``usr%bin%qemu-system-x86_64.json``."""
+    name = os.path.realpath(binary).strip("/").replace("%", "%25").replace("/", "%")
+    return cache_dir / f"{name[-200:]}.json"
 
 
 def load(binary: str, cache_dir: Path | None) -> BinaryFacts:

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import glob
 import os
 import re
 import stat
-import tempfile
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
-from hashlib import sha256
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 from qemuwrap.errors import StateError
 
@@ -93,6 +89,9 @@ def spot_port(spot: tuple[str, int, int]) -> tuple[str, str]:
     return bus, f"{hub}.{spot[1]}" if hub else str(spot[1])
 
 
+PIN_FIELDS = tuple(f.name for f in fields(Pin))
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -102,6 +101,8 @@ def file_name(guest: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_+@-]|^\.",
                   lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), guest)
     if len(safe) > 180:
+        from hashlib import sha256
+
         safe = f"{safe[:120]}~{sha256(guest.encode()).hexdigest()[:32]}"
     return f"{safe}.toml"
 
@@ -168,8 +169,10 @@ def parse(text: str, path: Path) -> GuestState:
 
 
 def render(state: GuestState) -> str:
+    import tomli_w
+
     def table(pin: Pin) -> dict[str, Any]:
-        return {k: v for k, v in asdict(pin).items() if v is not None}
+        return {k: v for k in PIN_FIELDS if (v := getattr(pin, k)) is not None}
 
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "name": state.name,
                            "machine": state.machine}
@@ -211,9 +214,11 @@ def same_topology(a: GuestState, b: GuestState) -> bool:
 
 def _clear_leftovers(path: Path) -> None:
     """Temp files of writers killed mid-write; only called under the guest's lock."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
+    prefix = f".{path.name}."
+    for name in os.listdir(path.parent):
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(path.parent / name)
 
 
 def save(path: Path, state: GuestState) -> None:
@@ -226,7 +231,9 @@ def save(path: Path, state: GuestState) -> None:
     data = render(state).encode()
     try:
         _clear_leftovers(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

@@ -1,0 +1,174 @@
+"""qemuwrap's cost on a guest start, measured side by side (issue: performance).
+
+    python bench/run.py [--repeat N]
+
+With QEMUWRAP_QEMU pointing at /bin/true only the wrapper is timed: qemuwrap
+does its whole job (read the state, plan, write the state) and then execs
+/bin/true instead of QEMU. The runs alternate (A B C D E, A B C D E, ...) and
+each figure is a median; max RSS comes from wait4() of the child, which on
+Linux keeps the wrapper's peak across the exec (see peak_rss for how).
+
+  A  python3 -I -c pass, the interpreter qemuwrap runs on (the floor)
+  B  a 30-device guest whose state exists (the daily case)
+  C  the same guest's first launch (no state; the machine list cached)
+  D  a 250-device guest (bridges in use), state existing
+  E  B with 10,000 other guests' state files in the state directory
+  RSS: each case once more per round, forked from a small interpreter
+  F  real QEMU to QMP-ready and quit (-S, -qmp stdio), plain and through qemuwrap
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qemuwrap import facts  # noqa: E402
+
+WRAPPER = str(ROOT / "bin" / "qemuwrap")
+QEMU = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
+QMP_QUIT = b'{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n'
+
+
+def guest_30(name: str) -> list[str]:
+    """30 devices: VGA, 4 NICs, 12 virtio disks, 4 IDE drives (with the CD-ROM), 9 others."""
+    args = ["-name", name, "-m", "1G"]
+    args += [w for i in range(12) for w in ("-drive", f"file=disk{i}.qcow2,if=virtio")]
+    args += ["-hda", "ide0.qcow2", "-hdb", "ide1.qcow2", "-hdd", "ide3.qcow2"]
+    args += [w for i in range(4) for w in ("-nic", f"user,model=virtio,mac=52:54:00:00:00:{i:02x}")]
+    args += ["-device", "virtio-balloon-pci", "-device", "virtio-rng-pci", "-usb",
+             "-device", "usb-tablet", "-device", "usb-kbd", "-device", "virtio-scsi-pci",
+             "-device", "virtio-serial-pci", "-device", "intel-hda", "-device", "qemu-xhci"]
+    return args
+
+
+def guest_250(name: str) -> list[str]:
+    args = ["-name", name, "-nodefaults"]
+    return args + [w for i in range(250) for w in ("-drive", f"file=d{i}.qcow2,if=virtio")]
+
+
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.execv(sys.argv[1], sys.argv[1:])
+print(os.wait4(pid, 0)[2].ru_maxrss)
+"""
+
+
+def peak_rss(argv: list[str], env: dict[str, str]) -> int:
+    """Max RSS (KiB) of a run, forked from a small interpreter (python -I -S): a child
+    forked from this big process would count this process's pages as its own."""
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", LAUNCHER, *argv], env=env,
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def run(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> tuple[float, int]:
+    """Wall seconds and (not meaningful, see peak_rss) max RSS of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if stdin:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:3]}... failed with {proc.returncode}")
+    return elapsed, usage.ru_maxrss
+
+
+def seed_cache(cache: Path, binary: str) -> None:
+    """Give /bin/true the real QEMU's facts in the cache, as if it were that QEMU."""
+    real = facts.load(QEMU, cache)
+    st = os.stat(binary)
+    data = {"format": facts.CACHE_FORMAT, "path": os.path.realpath(binary), "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns, "machines": real.machines,
+            "default_machine": real.default_machine,
+            "devices": {k: list(v) for k, v in real.devices.items()},
+            "aliases": real.aliases, "options": sorted(real.options)}
+    facts._cache_file(cache, binary).write_text(json.dumps(data))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="qemuwrap-bench-"))
+    true = shutil.which("true") or "/bin/true"
+    env = dict(os.environ, QEMUWRAP_QEMU=true, QEMUWRAP_STATE_DIR=str(work / "state"),
+               QEMUWRAP_CONFIG=str(work / "none.toml"))
+    crowded = dict(env, QEMUWRAP_STATE_DIR=str(work / "crowded"))
+    for directory in (work / "state", work / "crowded"):
+        directory.mkdir(mode=0o700)
+        seed_cache(directory / ".cache", true)
+    python = [sys.executable, "-I"]
+    cases = {
+        "A": (python + ["-c", "pass"], env, None),
+        "B": (python + [WRAPPER, *guest_30("daily")], env, None),
+        "C": (python + [WRAPPER, *guest_30("first")], env, None),
+        "D": (python + [WRAPPER, *guest_250("big")], env, None),
+        "E": (python + [WRAPPER, *guest_30("daily")], crowded, None),
+    }
+    run(cases["B"][0], env)
+    run(cases["D"][0], env)
+    run(cases["E"][0], crowded)
+    template = (work / "crowded" / "daily.toml").read_text()
+    for i in range(10_000):
+        (work / "crowded" / f"other{i:05}.toml").write_text(template.replace('"daily"',
+                                                                             f'"other{i:05}"'))
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    rss: dict[str, list[int]] = {k: [] for k in cases}
+    first_state = work / "state" / "first.toml"
+    for _ in range(args.repeat):
+        for key, (argv, case_env, _) in cases.items():
+            if key == "C":
+                first_state.unlink(missing_ok=True)
+            times[key].append(run(argv, case_env)[0])
+            if key == "C":
+                first_state.unlink(missing_ok=True)
+            rss[key].append(peak_rss(argv, case_env))
+    qemu_env = dict(os.environ, QEMU_AUDIO_DRV="none", QEMUWRAP_QEMU=QEMU,
+                    QEMUWRAP_STATE_DIR=str(work / "qemu-state"),
+                    QEMUWRAP_CONFIG=str(work / "none.toml"))
+    f_args = ["-name", "fguest", "-S", "-display", "none", "-qmp", "stdio", "-accel", "tcg"]
+    f_plain: list[float] = []
+    f_wrapped: list[float] = []
+    run(python + [WRAPPER, *f_args], qemu_env, QMP_QUIT)
+    for _ in range(max(5, args.repeat // 2)):
+        f_plain.append(run([QEMU, *f_args], qemu_env, QMP_QUIT)[0])
+        f_wrapped.append(run(python + [WRAPPER, *f_args], qemu_env, QMP_QUIT)[0])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.repeat} rounds, "
+          f"state in {work}")
+    for key in cases:
+        print(f"  {key}: median {med[key] * 1000:7.1f} ms   max RSS {statistics.median(rss[key]):7.0f} KiB")
+    fp, fw = statistics.median(f_plain), statistics.median(f_wrapped)
+    print(f"  F: QEMU to QMP-ready and quit: plain {fp * 1000:.1f} ms, through qemuwrap "
+          f"{fw * 1000:.1f} ms")
+    print(f"  B/A {med['B'] / med['A']:.2f}  C/A {med['C'] / med['A']:.2f}  "
+          f"D/B {med['D'] / med['B']:.2f}  E/B {med['E'] / med['B']:.2f}  "
+          f"F(wrapped)/F(plain) {fw / fp:.2f}  RSS B/A "
+          f"{statistics.median(rss['B']) / statistics.median(rss['A']):.2f}")
+    shutil.rmtree(work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
