@@ -19,6 +19,7 @@ from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.config import GUARD, Config, find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError
 from qemuwrap.facts import BinaryFacts
+from qemuwrap.legacy import modernize
 from qemuwrap.machine import layout, resolve
 from qemuwrap.pinning import Plan, pin
 from qemuwrap.render import render
@@ -53,7 +54,7 @@ def plan_launch(args: list[str], facts_of: FactsSource, old: state.GuestState | 
     board = layout(machine)
     if board is None:
         return Launch(list(args), None)
-    guest = model.build(tokens, facts, board)
+    guest = model.build(modernize(tokens, facts), facts, board)
     plan = pin(guest, board, machine, old, now)
     return Launch(render(guest, plan), name, plan)
 

@@ -46,8 +46,10 @@ class Workspace:
         env.update(extra)
         return env
 
-    def wrapped(self, args: Sequence[str], **kw: Any) -> guest.Topology:
-        return guest.launch(WRAPPER, args, env=self.env(), cwd=str(self.root), **kw)
+    def wrapped(self, args: Sequence[str], qemu: str | None = None,
+                **kw: Any) -> guest.Topology:
+        env = self.env() if qemu is None else self.env(QEMUWRAP_QEMU=qemu)
+        return guest.launch(WRAPPER, args, env=env, cwd=str(self.root), **kw)
 
     def plain(self, args: Sequence[str]) -> guest.Topology:
         return guest.launch([guest.QEMU], args, cwd=str(self.root))
