@@ -36,7 +36,14 @@ VGA_DRIVERS = frozenset({"VGA", "isa-vga", "cirrus-vga", "isa-cirrus-vga", "vmwa
 CDROM_OFF_DRIVERS = frozenset({"ide-cd", "ide-hd", "ide-drive", "scsi-cd", "scsi-hd", "scsi-disk"})
 """A ``-device`` of these turns off the default CD-ROM."""
 IDE_DRIVERS = frozenset({"ide-hd", "ide-cd"})
-PLACE_KEYS = {"pci": ("bus", "addr", "mac"), "ide": ("bus", "unit"), "usb": ("bus", "port")}
+DRIVE_DEVICE_KEYS = {"serial": "serial", "cyls": "cyls", "heads": "heads", "secs": "secs",
+                     "trans": "bios-chs-trans"}
+"""``-drive`` keys that belong to the device (QEMU 3.0 took them off ``-drive``)."""
+SCSI_HBA = "lsi53c895a"
+SCSI_UNITS = 7
+"""The old ``-drive if=scsi`` made an LSI 53C895A per bus, with SCSI ids 0 to 6."""
+PLACE_KEYS = {"pci": ("bus", "addr", "mac"), "ide": ("bus", "unit"), "usb": ("bus", "port"),
+              "scsi": ("bus", "scsi-id", "lun")}
 """The properties qemuwrap sets on a device of each address space."""
 NIC_MODELS = {"virtio": "virtio-net-pci"}
 DRIVE_INTERFACES = frozenset({"ide", "scsi", "floppy", "pflash", "mtd", "sd", "virtio", "none",
@@ -84,7 +91,8 @@ class Device:
     @property
     def explicit(self) -> bool:
         placed = {"pci": self.slot is not None, "usb": self.port is not None,
-                  "ide": self.bus is not None and self.unit is not None}[self.space]
+                  "ide": self.bus is not None and self.unit is not None,
+                  "scsi": self.bus is not None and self.unit is not None}[self.space]
         return placed and (self.mac is not None or not self.nic)
 
 
@@ -193,6 +201,9 @@ class _Builder:
         """Whether qemuwrap places USB devices: the board's controller is on, and the
         command line adds no USB controller or hub of its own."""
         self.usb_flag_given = False
+        self.boot_index = 0
+        self.scsi_hbas: set[int] = set()
+        self.user_ids: set[str] = set()
         self.net_tokens: list[tuple[int, Token, Opts]] = []
 
     def add(self, device: Device) -> None:
@@ -213,8 +224,42 @@ class _Builder:
             self.ide_drive(token, opts)
         elif interface == "virtio":
             self.virtio_drive(opts)
+        elif interface == "scsi":
+            self.scsi_drive(token, opts)
         else:
             self.items.append(token.raw)
+
+    def device_side(self, opts: Opts) -> tuple[Opts, Opts]:
+        """Split a legacy ``-drive`` into backend options and device properties;
+        ``boot=on`` (qemu-kvm's extboot) becomes a bootindex in command-line order."""
+        props = [(DRIVE_DEVICE_KEYS[k], v or "on") for k, v in opts.pairs if k in DRIVE_DEVICE_KEYS]
+        if opts.get("boot") == "on":
+            props.append(("bootindex", str(self.boot_index)))
+            self.boot_index += 1
+        return opts.without("boot", *DRIVE_DEVICE_KEYS), Opts(tuple(props))
+
+    def scsi_drive(self, token: Token, opts: Opts) -> None:
+        """``-drive if=scsi`` (refused on pc and q35 today): an explicit HBA per bus and
+        ``scsi-hd``/``scsi-cd`` at a pinned SCSI id."""
+        index = _int(opts.get("index"), "index")
+        bus, unit = _int(opts.get("bus"), "bus"), _int(opts.get("unit"), "unit")
+        if index is not None:
+            bus, unit = index // SCSI_UNITS, index % SCSI_UNITS
+        bus = bus or 0
+        if unit is not None and not 0 <= unit < SCSI_UNITS:
+            raise UsageError(f"SCSI unit {unit} out of range in {token.value!r}")
+        if bus not in self.scsi_hbas and f"scsi{bus}" not in self.user_ids:
+            self.scsi_hbas.add(bus)
+            self.add(Device(driver=SCSI_HBA, space="pci", order=(3, self.next_seq()),
+                            props=Opts((("id", f"scsi{bus}"),)), key=f"id:scsi{bus}"))
+        self.scsi_hbas.add(bus)
+        backend, props = self.device_side(opts)
+        cdrom = opts.get("media") == "cdrom"
+        self.add(Device(
+            driver="scsi-cd" if cdrom else "scsi-hd", space="scsi", order=(3, self.next_seq()),
+            key=_disk_key(opts.get("id"), opts.get("file")), bus=f"scsi{bus}.0", unit=unit,
+            props=props, drive=backend.without("if", "index", "bus", "unit", "id"),
+            drive_id=opts.get("id")))
 
     def ide_drive(self, token: Token, opts: Opts) -> None:
         per_bus = sum(1 for bus, _ in self.layout.ide_spots if bus == "ide.0")
@@ -229,11 +274,12 @@ class _Builder:
             spot = self.layout.ide_spots[index]
         cdrom = opts.get("media") == "cdrom"
         file = opts.get("file")
+        backend, props = self.device_side(opts)
         device = Device(
             driver="ide-cd" if cdrom else "ide-hd", space="ide", order=(0, self.next_seq()),
-            key=_disk_key(opts.get("id"), file),
+            key=_disk_key(opts.get("id"), file), props=props,
             bus=spot[0] if spot else None, unit=spot[1] if spot else None,
-            drive=opts.without("if", "index", "bus", "unit", "id"), drive_id=opts.get("id"))
+            drive=backend.without("if", "index", "bus", "unit", "id"), drive_id=opts.get("id"))
         self.add(device)
 
     def virtio_drive(self, opts: Opts) -> None:
@@ -243,10 +289,11 @@ class _Builder:
         self.virtio_index = max(self.virtio_index, index + 1)
         addr = opts.get("addr")
         slot, fn = parse_addr(addr) if addr is not None else (None, 0)
+        backend, props = self.device_side(opts)
         device = Device(
             driver="virtio-blk-pci", space="pci", order=(3, self.next_seq()),
-            key=_disk_key(opts.get("id"), opts.get("file")), slot=slot, function=fn,
-            drive=opts.without("if", "index", "bus", "unit", "id", "addr"),
+            key=_disk_key(opts.get("id"), opts.get("file")), slot=slot, function=fn, props=props,
+            drive=backend.without("if", "index", "bus", "unit", "id", "addr"),
             drive_id=opts.get("id") or f"virtio{index}")
         self.add(device)
 
@@ -358,39 +405,69 @@ class _Builder:
         return self.facts.is_pci(NIC_MODELS.get(model, model))
 
     def net_group(self) -> None:
-        """All ``-net`` options at once: NICs on hub 0 keep sharing it with the backends.
+        """All ``-net`` options at once, one group per hub (the old ``vlan=N``, 0 by default).
 
-        One NIC and at most one backend become a plain ``-netdev`` pair; otherwise each
-        PCI NIC gets a hub port on hub 0, and the backends and any ISA NIC stay as they
-        were, on that hub.
+        A group of one PCI NIC and at most one backend becomes a plain ``-netdev``
+        pair. Otherwise each NIC gets a port on hub N; backends on hub 0 stay as they
+        were (a ``-net`` backend joins hub 0), those of another hub become a ``-netdev``
+        with a hub port. ``-net dump`` becomes a ``filter-dump`` on the group's first
+        NIC. ``vlan=`` was removed in QEMU 3.0, so it is rewritten on every QEMU.
         """
-        if any(o.has("vlan") for _, _, o in self.net_tokens):
-            return
-        hub_nics = [o for _, _, o in self.net_tokens
-                    if o.get("type") == "nic" and not o.has("netdev")]
-        backends = [(i, t, o) for i, t, o in self.net_tokens
-                    if o.get("type") not in ("nic", "none") and not o.has("netdev")]
-        direct = len(hub_nics) == 1 and self.pci_nic(hub_nics[0]) and len(backends) <= 1
-        backend: tuple[str, ...]
-        for n, (i, token, opts) in enumerate(self.net_tokens):
-            order = (1, 1, i)
-            if opts.get("type") == "nic":
-                if not self.pci_nic(opts):
-                    continue
-                if opts.has("netdev"):
-                    netdev, backend = opts.get("netdev"), ()
-                elif direct:
-                    netdev, backend = ("qwnet0" if backends else None), ()
-                else:
-                    netdev = f"qwhub{n}"
-                    backend = ("-netdev", f"hubport,id={netdev},hubid=0")
-                device = self.nic(token, opts, order, backend, netdev, "macaddr")
-                self.items[i] = len(self.devices)
-                self.devices.append(device)
-            elif direct and (i, token, opts) in backends:
-                pairs = Opts((("type", opts.get("type")), ("id", "qwnet0"))).pairs + opts.without(
-                    "type", "name", "id").pairs
-                self.items[i] = ("-netdev", qemuopts.render(Opts(pairs), "type"))
+        groups: dict[str, list[tuple[int, Token, Opts]]] = {}
+        for entry in self.net_tokens:
+            if not entry[2].has("netdev") and entry[2].get("type") != "none":
+                groups.setdefault(entry[2].get("vlan") or "0", []).append(entry)
+        for i, token, opts in self.net_tokens:
+            if opts.get("type") == "nic" and opts.has("netdev") and self.pci_nic(opts):
+                self.place_nic(i, token, opts, opts.get("netdev"), ())
+        for vlan, members in groups.items():
+            self.hub(vlan, members)
+
+    def place_nic(self, i: int, token: Token, opts: Opts, netdev: str | None,
+                  before: tuple[str, ...]) -> str | None:
+        self.items[i] = len(self.devices)
+        self.devices.append(self.nic(token, opts, (1, 1, i), before, netdev, "macaddr"))
+        return netdev
+
+    def hub(self, vlan: str, members: list[tuple[int, Token, Opts]]) -> None:
+        nics = [m for m in members if m[2].get("type") == "nic"]
+        dumps = [m for m in members if m[2].get("type") == "dump"]
+        backends = [m for m in members if m not in nics and m not in dumps]
+        direct = len(nics) == 1 and self.pci_nic(nics[0][2]) and len(backends) <= 1
+        first_netdev: str | None = None
+        for i, token, opts in nics:
+            if direct:
+                netdev = f"qwnet{vlan}" if backends else None
+                before: tuple[str, ...] = ()
+            else:
+                netdev = f"qwhub{i}"
+                before = ("-netdev", f"hubport,id={netdev},hubid={vlan}")
+            if self.pci_nic(opts):
+                self.place_nic(i, token, opts, netdev, before)
+            elif opts.has("vlan") or vlan != "0":
+                rest = qemuopts.render(opts.without("vlan").with_("netdev", netdev or ""), "type")
+                self.items[i] = (*before, "-net", rest)
+            first_netdev = first_netdev or netdev
+        for i, _token, opts in backends:
+            if not direct and vlan == "0" and not opts.has("vlan"):
+                continue
+            ident = f"qwnet{vlan}" if direct else f"qwnet{vlan}x{i}"
+            pairs = Opts((("type", opts.get("type")), ("id", ident))).pairs + opts.without(
+                "type", "name", "id", "vlan").pairs
+            words: tuple[str, ...] = ("-netdev", qemuopts.render(Opts(pairs), "type"))
+            if not direct:
+                words += ("-netdev", f"hubport,id=qwport{vlan}x{i},hubid={vlan},netdev={ident}")
+            self.items[i] = words
+        for i, _token, opts in dumps:
+            file = opts.get("file") or f"qemu-vlan{vlan}.pcap"
+            if first_netdev is None:
+                raise UsageError(f"-net dump on hub {vlan} has no NIC to capture")
+            dump: list[tuple[str, str | None]] = [
+                ("qom-type", "filter-dump"), ("id", f"qwdump{i}"), ("netdev", first_netdev),
+                ("file", file)]
+            if opts.has("len"):
+                dump.append(("maxlen", opts.get("len")))
+            self.items[i] = ("-object", qemuopts.render(Opts(tuple(dump)), "qom-type"))
 
     def defaults(self) -> None:
         """The devices QEMU adds by itself, made explicit so that they can be pinned."""
@@ -420,6 +497,8 @@ class _Builder:
                     self.drive_files[opts.get("id") or ""] = opts.get("file") or ""
             elif token.name == "nodefaults":
                 self.nodefaults = True
+            elif token.name == "device" and token.value and not qemuopts.is_json(token.value):
+                self.user_ids.add(_opts(token).get("id") or "")
             elif token.name in ("net", "nic", "netdev"):
                 self.network_given = True
         self.usb = _usb_managed(tokens, self.facts)

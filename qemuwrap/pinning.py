@@ -17,7 +17,7 @@ from datetime import datetime
 from qemuwrap.allocator import Bus, Request, Retired, Spot, allocate
 from qemuwrap.errors import ConflictError
 from qemuwrap.machine import HUB_PORTS, USB_BUS, Layout
-from qemuwrap.model import Device, Guest
+from qemuwrap.model import SCSI_UNITS, Device, Guest
 from qemuwrap.state import GuestState, Pin, port_spot, spot_port
 
 MAC_BASE = "52:54:00:12:34:"
@@ -60,7 +60,7 @@ def _requests(devices: list[tuple[int, Device]], root: str) -> list[Request]:
         spot: Spot | None = None
         if d.space == "pci" and d.slot is not None:
             spot = (d.bus or root, d.slot, d.function)
-        elif d.space == "ide" and d.bus is not None and d.unit is not None:
+        elif d.space in ("ide", "scsi") and d.bus is not None and d.unit is not None:
             spot = (d.bus, d.unit, 0)
         elif d.space == "usb" and d.port is not None:
             spot = port_spot(d.bus or USB_BUS, d.port)
@@ -133,8 +133,15 @@ def _macs(guest: Guest, keep: dict[str, str], used: set[str]) -> dict[int, str]:
 
 
 def _in_space(pin: Pin, space: str) -> bool:
-    kind = "usb" if pin.port is not None else "ide" if pin.unit is not None else "pci"
-    return kind == space
+    return pin_space(pin) == space
+
+
+def pin_space(pin: Pin) -> str:
+    if pin.port is not None:
+        return "usb"
+    if pin.unit is not None:
+        return "ide" if pin.bus.startswith("ide.") else "scsi"
+    return "pci"
 
 
 def _buses(space: str, layout: Layout, bridges: _Bridges, guest: Guest) -> list[Bus]:
@@ -144,6 +151,9 @@ def _buses(space: str, layout: Layout, bridges: _Bridges, guest: Guest) -> list[
         return [Bus(n, tuple(u for b, u in layout.ide_spots if b == n)) for n in names]
     if space == "usb":
         return [Bus(USB_BUS, layout.usb_ports, growable=True), *bridges.buses("usb")]
+    if space == "scsi":
+        names = dict.fromkeys(d.bus for d in guest.devices if d.space == "scsi" and d.bus)
+        return [Bus(name, tuple(range(SCSI_UNITS))) for name in names]
     user = [(d.driver, d.props.get("id") or (d.json or {}).get("id")) for d in guest.devices]
     return [Bus(layout.root_bus, layout.root_slots, growable=True), *bridges.buses("pci"),
             *(Bus(str(ident), BRIDGE_SLOTS[driver]) for driver, ident in user
@@ -154,7 +164,7 @@ def _placement(space: str, spot: Spot) -> Placement:
     bus, slot, function = spot
     if space == "pci":
         return Placement(bus, slot, function)
-    if space == "ide":
+    if space in ("ide", "scsi"):
         return Placement(bus, unit=slot)
     qemu_bus, port = spot_port(spot)
     return Placement(qemu_bus, port=port)
@@ -172,7 +182,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
 
     placements: dict[int, Placement] = {}
     reused: set[str] = set()
-    for space in ("pci", "ide", "usb"):
+    for space in ("pci", "ide", "scsi", "usb"):
         members = sorted(((i, d) for i, d in enumerate(guest.devices) if d.space == space),
                          key=lambda p: p[1].order)
         if not members and space != "pci":
@@ -182,7 +192,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
                    if _in_space(p, space)}
         requests = [Request(p.key, spot=p.spot) for p in bridges.pins if _in_space(p, space)]
         requests += _requests(members, layout.root_bus)
-        grow = bridges.grow if space != "ide" else None
+        grow = bridges.grow if space in ("pci", "usb") else None
         result = allocate(requests, _buses(space, layout, bridges, guest), pinned, retired, grow)
         reused |= result.reused
         for index, device in members:

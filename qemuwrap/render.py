@@ -36,8 +36,11 @@ def drive_id(device: Device, where: Placement) -> str:
     """QEMU's own name for a legacy drive (``ide0-hd0``), so monitor commands still work."""
     if device.drive_id:
         return device.drive_id
+    kind = "cd" if device.driver.endswith("-cd") else "hd"
+    if device.space == "scsi":
+        return f"{where.bus.partition('.')[0]}-{kind}{where.unit}"
     bus = where.bus.rpartition(".")[2]
-    return f"ide{bus}-{'cd' if device.driver == 'ide-cd' else 'hd'}{where.unit}"
+    return f"ide{bus}-{kind}{where.unit}"
 
 
 def device_words(device: Device, where: Placement) -> list[str]:
@@ -57,6 +60,8 @@ def device_words(device: Device, where: Placement) -> list[str]:
         extra.append(("addr", addr(where.slot, where.function)))
     elif where.port is not None:
         extra.append(("port", where.port))
+    elif device.space == "scsi":
+        extra += [("scsi-id", str(where.unit)), ("lun", "0")]
     else:
         extra.append(("unit", str(where.unit)))
     if device.json is not None:
