@@ -99,6 +99,9 @@ REWRITES: dict[str, tuple[str, str, Callable[[Token], list[Token]]]] = {
                        _fixed(option("machine", "kernel_irqchip=off"))),
     "no-kvm-pit-reinjection": ("3.0", "-global kvm-pit.lost_tick_policy=discard",
                                _fixed(option("global", "kvm-pit.lost_tick_policy=discard"))),
+    "no-kvm-pit": ("2.12", "nothing (QEMU had long ignored it)", _fixed()),
+    "tdf": ("2.12", "-global kvm-pit.lost_tick_policy=delay",
+            _fixed(option("global", "kvm-pit.lost_tick_policy=delay"))),
     "realtime": ("6.0", "-overcommit mem-lock=on|off", _realtime),
     "sdl": ("7.1", "-display sdl", _fixed(option("display", "sdl"))),
     "curses": ("7.1", "-display curses", _fixed(option("display", "curses"))),
@@ -143,7 +146,8 @@ def _with_slirp(tokens: list[Token], settings: list[tuple[str, str]]) -> list[To
 
 
 def _hdachs(tokens: list[Token], value: str) -> list[Token]:
-    """``-hdachs c,h,s[,t]``: the geometry goes on the first IDE disk (index 0)."""
+    """``-hdachs c,h,s[,t]``: the geometry goes on the first IDE disk (index 0); without
+    one there is nothing to give it to, as it was with the QEMUs that had it."""
     fields = value.split(",")
     if len(fields) not in (3, 4):
         raise UsageError(f"-hdachs {value}: expected cyls,heads,secs[,trans]")
@@ -160,7 +164,7 @@ def _hdachs(tokens: list[Token], value: str) -> list[Token]:
                 file = qemuopts.escape(token.value or "")
                 tokens[i] = option("drive", f"file={file},index=0,media=disk,{geometry}")
             return tokens
-    raise UsageError("-hdachs: no first IDE disk (-hda) to give the geometry to")
+    return tokens
 
 
 def _usbdevice(token: Token) -> list[Token] | None:
