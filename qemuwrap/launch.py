@@ -95,6 +95,10 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
             and os.path.basename(binary).startswith("qemu-system-")
             and not model.is_query(tokens) and not chooses_accel(tokens)):
         args += ["-accel", "kvm"]
+    if any(t.name in ("h", "help") for t in tokens):
+        print(f"qemuwrap: the help below is {binary}'s; qemuwrap passes every QEMU option on "
+              "(see qemuwrap(1), and qemuwrap-ctl --help to manage pinned guests)",
+              file=sys.stderr)
     name = model.guest_name(tokens)
     if name is None or model.is_query(tokens):
         return binary, args

@@ -42,6 +42,13 @@ def test_queries_pass_through_without_state(ws: Workspace, query: list[str]) -> 
     assert not ws.state.exists()
 
 
+def test_help_is_qemus_with_a_pointer_to_qemuwraps_own(ws: Workspace) -> None:
+    done = run(ws, ["--help"])
+    plain = subprocess.run([guest.QEMU, "--help"], capture_output=True, text=True, check=False)
+    assert done.stdout == plain.stdout and done.returncode == 0
+    assert done.stderr.count("\n") == 1 and "qemuwrap-ctl --help" in done.stderr
+
+
 def test_libvirt_capability_probe_passes_through(ws: Workspace) -> None:
     done = run(ws, ["-S", "-no-user-config", "-nodefaults", "-nographic", "-machine",
                     "none,accel=tcg", "-name", "probe", "-qmp", "stdio"],
