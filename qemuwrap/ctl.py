@@ -330,24 +330,24 @@ def _install(name: str, new: GuestState, force: bool) -> int:
     return 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    source = Path(args.file)
+def _read(source: Path) -> str:
     try:
-        text = source.read_text()
+        return source.read_text()
     except OSError as exc:
         raise Refused(f"cannot read {source}: {exc.strerror}") from None
-    return _install(args.name, replace(state.parse(text, source), name=args.name), args.force)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    source = Path(args.file)
+    guest = state.parse(_read(source), source)
+    return _install(args.name, replace(guest, name=args.name), args.force)
 
 
 def cmd_import_libvirt(args: argparse.Namespace) -> int:
     from qemuwrap.libvirt import domain_state
 
     source = Path(args.xml)
-    try:
-        text = source.read_text()
-    except OSError as exc:
-        raise Refused(f"cannot read {source}: {exc.strerror}") from None
-    guest = domain_state(text, str(source), state.now())
+    guest = domain_state(_read(source), str(source), state.now())
     return _install(args.name or guest.name, replace(guest, name=args.name or guest.name),
                     args.force)
 

@@ -272,6 +272,14 @@ def ensure_dir(state_dir: Path) -> None:
                          f"not by this user ({os.geteuid()}); refusing to use it")
 
 
+def _open_lock(path: Path, suffix: str) -> int:
+    lock_path = path.with_name(path.name + suffix)
+    try:
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot open lock {lock_path}: {exc.strerror}") from None
+
+
 def claim_running(path: Path) -> int | None:
     """Take the guest's run lock (``NAME.toml.run``) for the QEMU about to start.
 
@@ -279,11 +287,7 @@ def claim_running(path: Path) -> int | None:
     exec, so the lock is held exactly as long as the guest runs. None means another
     process holds it: the guest is running.
     """
-    run_path = path.with_name(path.name + ".run")
-    try:
-        fd = os.open(run_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise StateError(f"cannot open {run_path}: {exc.strerror}") from None
+    fd = _open_lock(path, ".run")
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -309,11 +313,7 @@ def run_lock_holder(path: Path) -> int | None:
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the guest's lock (``lockf`` on ``NAME.toml.lock``) for a read-modify-write."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise StateError(f"cannot open lock {lock_path}: {exc.strerror}") from None
+    fd = _open_lock(path, ".lock")
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX)
         yield
