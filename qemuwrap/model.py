@@ -61,7 +61,8 @@ HELP_CAPABLE = frozenset({
 
 @dataclass
 class Device:
-    """One device qemuwrap places; ``space`` says which addresses it takes (``pci`` or ``ide``)."""
+    """One device qemuwrap places; ``space`` says which addresses it takes: ``pci`` slots,
+    ``ide`` or ``scsi`` units, ``usb`` ports."""
 
     driver: str
     space: str
