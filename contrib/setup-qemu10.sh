@@ -30,13 +30,13 @@ download=$(mktemp -d)
 chmod 755 "$download"
 (cd "$download" && apt-get download -qq -t bookworm-backports \
     qemu-system-x86 qemu-system-data qemu-system-common qemu-system-modules-spice \
-    qemu-system-modules-opengl 2>/dev/null)
+    qemu-system-modules-opengl)
 rm -rf "$dir"
 mkdir -p "$dir/root"
 for deb in "$download"/*.deb; do dpkg -x "$deb" "$dir/root"; done
 rm -rf "$download"
 missing=$(for f in "$dir/root/usr/bin/qemu-system-x86_64" "$dir"/root/usr/lib/x86_64-linux-gnu/qemu/*.so; do
-              ldd "$f" | grep 'not found'; done | sort -u)
+              ldd "$f" | grep 'not found' || true; done | sort -u)
 if [ -n "$missing" ]; then
     echo "setup-qemu10: QEMU 10.0 needs libraries this machine lacks:" >&2
     echo "$missing" >&2
