@@ -261,12 +261,12 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def parse_address(text: str, root: str) -> dict[str, Any]:
-    """``[BUS:]SLOT[.FN]`` (hex) for PCI, ``ide.N:UNIT``, or ``usb-bus.0:PORT``."""
+    """``[BUS:]SLOT[.FN]`` (hex) for PCI, ``ide.N:UNIT``, ``scsiN.0:ID`` or ``usb-bus.0:PORT``."""
     bus, sep, rest = text.rpartition(":")
     if not sep:
         bus, rest = root, text
     try:
-        if bus.startswith("ide."):
+        if bus.startswith(("ide.", "scsi")):
             return {"bus": bus, "unit": int(rest), "slot": None, "function": None, "port": None}
         if bus.startswith("usb-bus"):
             state.port_spot(bus, rest)
@@ -393,7 +393,8 @@ def where_found(pin: Pin, devices: list[dict[str, str]]) -> dict[str, str] | Non
             continue
         if pin.slot is not None and dev.get("addr") == f"{pin.slot:02x}.{pin.function or 0}":
             return dev
-        if pin.unit is not None and dev.get("unit", "").split(" ")[0] == str(pin.unit):
+        unit = dev.get("unit", dev.get("scsi-id", "")).split(" ")[0]
+        if pin.unit is not None and unit == str(pin.unit):
             return dev
         if pin.port is not None and dev.get("usbport") == pin.port:
             return dev

@@ -172,3 +172,14 @@ def test_check_compares_a_running_guest(ws: Workspace) -> None:
         bad = ctl(ws, "check", "g", "--", *running.args)
         assert bad.returncode == 1
         assert "differs: disk:a.img: no virtio-blk-pci at pci.0 07.0" in bad.stdout
+
+
+def test_check_and_pin_know_scsi_ids(ws: Workspace) -> None:
+    args = ["-name", "s", "-drive", "file=a.img,if=scsi,format=raw"]
+    with Running(ws, args) as running:
+        ok = ctl(ws, "check", "s", "--", *running.args)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ctl(ws, "pin", "s", "disk:a.img", "scsi0.0:4").returncode == 0
+    shown = {d["key"]: d["address"] for d in ctl_json(ws, "show", "s")["devices"]}
+    assert shown["disk:a.img"] == "scsi0.0 unit 4"
+    assert ws.wrapped(args).by_driver("scsi-hd")[0]["scsi-id"].startswith("4")
