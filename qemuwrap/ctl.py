@@ -457,8 +457,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", metavar="KEY", help="forget only this device (or tombstone)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p = add("pin", cmd_pin, "move a device to an address by hand",
-            "Move a pinned device to ADDRESS: [BUS:]SLOT[.FN] (hex) for PCI, ide.N:UNIT, or "
-            "usb-bus.0:PORT. An address held by another device is refused.")
+            "Move a pinned device to ADDRESS: [BUS:]SLOT[.FN] (hex) for PCI, ide.N:UNIT, "
+            "scsiN.0:ID or usb-bus.0:PORT. An address held by another device is refused.")
     p.add_argument("name")
     p.add_argument("key")
     p.add_argument("address")
