@@ -6,6 +6,7 @@ import json
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class Running:
             if self.socket.exists():
                 break
             assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
-            subprocess.run(["sleep", "0.05"], check=True)
+            time.sleep(0.05)
 
     def __enter__(self) -> Running:
         return self
