@@ -24,6 +24,7 @@ from qemuwrap.cmdline import tokenise
 from qemuwrap.config import find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, StateError, UsageError
 from qemuwrap.launch import FactsSource, plan_launch
+from qemuwrap.readconfig import expand_all
 from qemuwrap.state import GuestState, Pin
 
 
@@ -112,7 +113,7 @@ def _print_json(data: Any) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     binary = _binary()
     directory = _directory()
-    tokens = tokenise(args.qemu_args)
+    tokens = expand_all(tokenise(args.qemu_args))
     name = model.guest_name(tokens)
     old = state.load(state.path_for(directory, name)) if name else None
     launch = plan_launch(args.qemu_args, FactsSource(binary, directory / ".cache"), old,

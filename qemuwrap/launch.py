@@ -22,6 +22,7 @@ from qemuwrap.facts import BinaryFacts
 from qemuwrap.legacy import modernize
 from qemuwrap.machine import layout, resolve
 from qemuwrap.pinning import Plan, pin
+from qemuwrap.readconfig import expand_all
 from qemuwrap.render import render
 
 ACCEL_OPTIONS = frozenset({"accel", "enable-kvm", "no-kvm"})
@@ -45,7 +46,7 @@ def chooses_accel(tokens: list[Token]) -> bool:
 def plan_launch(args: list[str], facts_of: FactsSource, old: state.GuestState | None,
                 now: datetime) -> Launch:
     """What qemuwrap would run for ``args`` given the guest's old state. Touches nothing."""
-    tokens = tokenise(args)
+    tokens = expand_all(tokenise(args))
     name = model.guest_name(tokens)
     if name is None or model.is_query(tokens):
         return Launch(list(args), None)
@@ -90,7 +91,7 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     self_paths = [argv[0], sys.argv[0]]
     binary = find_qemu(config, self_paths)
     args = list(argv[1:])
-    tokens = tokenise(args)
+    tokens = expand_all(tokenise(args))
     if (os.path.basename(argv[0]) == "qemu-kvm"
             and os.path.basename(binary).startswith("qemu-system-")
             and not model.is_query(tokens) and not chooses_accel(tokens)):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from qemuwrap import qemuopts, readconfig
+from qemuwrap import qemuopts
 from qemuwrap.cmdline import Token
 from qemuwrap.errors import UsageError
 from qemuwrap.facts import BinaryFacts
@@ -236,8 +236,6 @@ def modernize(tokens: list[Token], facts: BinaryFacts) -> list[Token]:
             out += rewritten
         elif name == "device" and token.value:
             out.append(_rename_device(token, facts, cdrom_drives))
-        elif name == "readconfig" and (expanded := readconfig.expand(token)) is not None:
-            out += modernize(expanded, facts)
         else:
             out.append(token)
     if hdachs is not None:

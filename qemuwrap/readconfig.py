@@ -40,6 +40,16 @@ def parse(text: str, source: str) -> list[tuple[str, str | None, list[tuple[str,
     return sections
 
 
+def expand_all(tokens: list[Token]) -> list[Token]:
+    """The command line with each ``-readconfig`` qemuwrap can read replaced by its options,
+    so that a ``[name]`` or ``[machine]`` section counts like ``-name`` or ``-machine``."""
+    out: list[Token] = []
+    for token in tokens:
+        expanded = expand(token) if token.name == "readconfig" else None
+        out += expanded if expanded is not None else [token]
+    return out
+
+
 def expand(token: Token) -> list[Token] | None:
     """The options a ``-readconfig`` file stands for, or None to leave it to QEMU."""
     path = token.value or ""

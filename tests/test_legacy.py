@@ -164,3 +164,8 @@ def test_readconfig_devices_are_pinned(ws: Workspace) -> None:
     assert second.identified()["disk:a.img"] == first.identified()["disk:a.img"]
     saved = (ws.state / "rc.toml").read_text()
     assert 'key = "id:disk0"' in saved and 'key = "id:nic0"' in saved
+    (ws.root / "named.cfg").write_text('[name]\n  guest = "fromfile"\n\n[machine]\n'
+                                       '  type = "pc-i440fx-7.1"\n')
+    named = ws.wrapped(["-readconfig", "named.cfg"])
+    assert named.machine == "pc-i440fx-7.1"
+    assert (ws.state / "fromfile.toml").exists()
