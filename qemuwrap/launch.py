@@ -44,9 +44,10 @@ def chooses_accel(tokens: list[Token]) -> bool:
 
 
 def plan_launch(args: list[str], facts_of: FactsSource, old: state.GuestState | None,
-                now: datetime) -> Launch:
-    """What qemuwrap would run for ``args`` given the guest's old state. Touches nothing."""
-    tokens = expand_all(tokenise(args))
+                now: datetime, tokens: list[Token] | None = None) -> Launch:
+    """What qemuwrap would run for ``args`` given the guest's old state. Touches nothing
+    (but ``-readconfig`` files); ``tokens``, when given, are ``args`` already read."""
+    tokens = tokens if tokens is not None else expand_all(tokenise(args))
     name = model.guest_name(tokens)
     if name is None or model.is_query(tokens):
         return Launch(list(args), None)
@@ -96,6 +97,7 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
             and os.path.basename(binary).startswith("qemu-system-")
             and not model.is_query(tokens) and not chooses_accel(tokens)):
         args += ["-accel", "kvm"]
+        tokens.append(Token("accel", "kvm", ("-accel", "kvm")))
     if any(t.name in ("h", "help") for t in tokens):
         print(f"qemuwrap: the help below is {binary}'s; qemuwrap passes every QEMU option on "
               "(see qemuwrap(1), and qemuwrap-ctl --help to manage pinned guests)",
@@ -109,7 +111,7 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     path = state.path_for(directory, name)
     with state.locked(path):
         old = state.load(path)
-        launch = plan_launch(args, source, old, state.now())
+        launch = plan_launch(args, source, old, state.now(), tokens)
         if launch.plan is not None and not any(t.name == "incoming" for t in tokens):
             record(path, name, old, launch.plan.state)
     return binary, launch.argv
