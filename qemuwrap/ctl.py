@@ -389,6 +389,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def where_found(pin: Pin, devices: list[dict[str, str]]) -> dict[str, str] | None:
+    if pin.bus == "isa":
+        return next((d for d in devices if d["driver"] == pin.driver and d.get("mac") == pin.mac),
+                    None)
     for dev in devices:
         if dev["driver"] != pin.driver or dev["bus"] != pin.bus:
             continue

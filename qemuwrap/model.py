@@ -88,10 +88,13 @@ class Device:
     """The one spot this device may take; if it is taken, QEMU would not create it."""
     raw: tuple[str, ...] | None = None
     """The user's own words, used unchanged when nothing about the device is added."""
+    legacy: tuple[str, Opts, str] | None = None
+    """For a NIC that is not on PCI: (option, its options, the MAC key); it stays that
+    option, with its MAC made explicit."""
 
     @property
     def explicit(self) -> bool:
-        placed = {"pci": self.slot is not None, "usb": self.port is not None,
+        placed = {"pci": self.slot is not None, "usb": self.port is not None, "isa": True,
                   "ide": self.bus is not None and self.unit is not None,
                   "scsi": self.bus is not None and self.unit is not None}[self.space]
         return placed and (self.mac is not None or not self.nic)
@@ -392,7 +395,7 @@ class _Builder:
             self.items.append(token.raw)
             return
         if not self.facts.is_pci(NIC_MODELS.get(model, model)):
-            self.items.append(token.raw)
+            self.add(self.isa_nic("nic", opts, (1, 0, self.next_seq()), ()))
             return
         netdev = opts.get("id") or f"qwnic{nth}"
         backend_opts = Opts((("type", kind), ("id", netdev))).pairs + opts.without(
@@ -400,6 +403,17 @@ class _Builder:
         backend = ("-netdev", qemuopts.render(Opts(backend_opts), "type"))
         device_opts = Opts(tuple((k, v) for k, v in opts.pairs if k in ("model", "mac")))
         self.add(self.nic(token, device_opts, (1, 0, self.next_seq()), backend, netdev, "mac"))
+
+    def isa_nic(self, option: str, opts: Opts, order: tuple[int, ...],
+                before: tuple[str, ...]) -> Device:
+        """A NIC that is not on PCI (``ne2k_isa``) stays a ``-net``/``-nic`` option, with
+        its MAC explicit, so that it takes the MAC QEMU would give it and keeps it."""
+        mac_key = "mac" if option == "nic" else "macaddr"
+        model = opts.get("model") or self.layout.default_nic
+        mac = opts.get(mac_key)
+        return Device(driver=self.facts.driver(model), space="isa", order=order, nic=True,
+                      mac=mac, key=f"mac:{mac.lower()}" if mac else "", before=before,
+                      legacy=(option, opts.without(mac_key, "vlan"), mac_key))
 
     def pci_nic(self, opts: Opts) -> bool:
         model = opts.get("model") or self.layout.default_nic
@@ -419,10 +433,17 @@ class _Builder:
             if not entry[2].has("netdev") and entry[2].get("type") != "none":
                 groups.setdefault(entry[2].get("vlan") or "0", []).append(entry)
         for i, token, opts in self.net_tokens:
-            if opts.get("type") == "nic" and opts.has("netdev") and self.pci_nic(opts):
-                self.place_nic(i, token, opts, opts.get("netdev"), ())
+            if opts.get("type") == "nic" and opts.has("netdev"):
+                if self.pci_nic(opts):
+                    self.place_nic(i, token, opts, opts.get("netdev"), ())
+                else:
+                    self.place_isa_nic(i, opts, ())
         for vlan, members in groups.items():
             self.hub(vlan, members)
+
+    def place_isa_nic(self, i: int, opts: Opts, before: tuple[str, ...]) -> None:
+        self.items[i] = len(self.devices)
+        self.devices.append(self.isa_nic("net", opts, (1, 1, i), before))
 
     def place_nic(self, i: int, token: Token, opts: Opts, netdev: str | None,
                   before: tuple[str, ...]) -> str | None:
@@ -446,8 +467,9 @@ class _Builder:
             if self.pci_nic(opts):
                 self.place_nic(i, token, opts, netdev, before)
             elif opts.has("vlan") or vlan != "0":
-                rest = qemuopts.render(opts.without("vlan").with_("netdev", netdev or ""), "type")
-                self.items[i] = (*before, "-net", rest)
+                self.place_isa_nic(i, opts.with_("netdev", netdev or ""), before)
+            else:
+                self.place_isa_nic(i, opts, ())
             first_netdev = first_netdev or netdev
         for i, _token, opts in backends:
             if not direct and vlan == "0" and not opts.has("vlan"):

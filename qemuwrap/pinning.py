@@ -21,6 +21,8 @@ from qemuwrap.model import SCSI_UNITS, Device, Guest
 from qemuwrap.state import GuestState, Pin, port_spot, spot_port
 
 MAC_BASE = "52:54:00:12:34:"
+ISA = "isa"
+"""The bus recorded for an ISA NIC, which has no address qemuwrap chooses, only a MAC."""
 BRIDGE_SLOTS = {
     "pci-bridge": tuple(range(32)),
     "pcie-pci-bridge": tuple(range(32)),
@@ -137,6 +139,8 @@ def _in_space(pin: Pin, space: str) -> bool:
 
 
 def pin_space(pin: Pin) -> str:
+    if pin.bus == ISA:
+        return "isa"
     if pin.port is not None:
         return "usb"
     if pin.unit is not None:
@@ -199,6 +203,9 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
             if device.key in result.placed:
                 placements[index] = _placement(space, result.placed[device.key])
 
+    for index, device in enumerate(guest.devices):
+        if device.space == "isa":
+            placements[index] = Placement(ISA)
     left_out = {i for i, d in enumerate(guest.devices) if d.only_at and i not in placements}
     used_macs = {p.mac.lower() for p in [*old_devices, *old_tombs] if p.mac}
     keep_macs = {k: p.mac for k, p in pins.items() if p.mac}

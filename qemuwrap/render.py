@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from qemuwrap import qemuopts
 from qemuwrap.model import Device, Guest, MachineOption
+from qemuwrap.options import IMPLIED_KEY
 from qemuwrap.pinning import Placement, Plan
 from qemuwrap.qemuopts import Opts
 from qemuwrap.state import Pin
@@ -45,6 +46,11 @@ def drive_id(device: Device, where: Placement) -> str:
 
 def device_words(device: Device, where: Placement) -> list[str]:
     words = list(device.before)
+    if device.legacy is not None:
+        option, opts, mac_key = device.legacy
+        if where.mac is not None:
+            opts = opts.with_(mac_key, where.mac)
+        return words + [f"-{option}", qemuopts.render(opts, IMPLIED_KEY[option])]
     extra: list[tuple[str, str]] = []
     if device.drive is not None:
         ident = drive_id(device, where)

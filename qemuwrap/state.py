@@ -49,6 +49,8 @@ class Pin:
 
     @property
     def spot(self) -> tuple[str, int, int]:
+        if self.bus == "isa":
+            return self.bus, 0, 0
         if self.port is not None:
             return port_spot(self.bus, self.port)
         if self.unit is not None:
@@ -57,6 +59,8 @@ class Pin:
         return self.bus, self.slot, self.function or 0
 
     def describe(self) -> str:
+        if self.bus == "isa":
+            return "isa"
         if self.port is not None:
             return f"{self.bus} port {self.port}"
         if self.unit is not None:
@@ -127,8 +131,9 @@ def _pin(data: Any, where: str) -> Pin:
     if "port" in data and not (isinstance(data["port"], str)
                                and re.fullmatch(r"[1-9]\d*(\.[1-9]\d*)*", data["port"])):
         raise StateError(f"{where}: port is not a USB port path like 2 or 2.1")
-    if sum(data.get(k) is not None for k in ("slot", "unit", "port")) != 1:
-        raise StateError(f"{where} needs exactly one of slot, unit or port")
+    if sum(data.get(k) is not None for k in ("slot", "unit", "port")) != (
+            0 if data.get("bus") == "isa" else 1):
+        raise StateError(f"{where} needs exactly one of slot, unit or port (none on isa)")
     return Pin(**data)
 
 

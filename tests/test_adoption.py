@@ -49,6 +49,8 @@ LINES = {
         "-drive", "if=none,id=cd,media=cdrom", "-device", "ide-cd,drive=cd",
         "-drive", "file=a.img,format=raw", "-device", "virtio-net-pci,bus=rp1,netdev=u",
         "-netdev", "user,id=u"],
+    "isa-nic-among-pci-nics": ["-net", "nic,model=ne2k_isa", "-net", "nic,model=virtio",
+                               "-nic", "user,model=ne2k_isa", "-net", "user"],
     "usb-auto-hub-pc": ["-usb", "-usbdevice", "tablet", "-device", "usb-kbd",
                         "-device", "usb-mouse", "-usbdevice", "keyboard"],
     "usb-q35-ehci": ["-M", "q35", "-device", "usb-kbd", "-usbdevice", "tablet",

@@ -130,3 +130,12 @@ def test_machine_alias_resolved_once_and_kept(ws: Workspace) -> None:
     fresh = ws.wrapped(["-name", "fresh"])
     assert fresh.machine == ws.plain([]).machine
     assert f'machine = "{fresh.machine}"' in (ws.state / "fresh.toml").read_text()
+
+
+def test_isa_nic_keeps_its_mac(ws: Workspace) -> None:
+    base = ["-name", "isa", "-net", "nic,model=ne2k_isa", "-net", "user"]
+    first = ws.wrapped(base)
+    mac = first.by_driver("ne2k_isa")[0]["mac"]
+    moved = ["-nic", "user,model=virtio", *base]
+    assert ws.wrapped(moved).by_driver("ne2k_isa")[0]["mac"] == mac
+    assert ws.plain(moved).by_driver("ne2k_isa")[0]["mac"] != mac, "plain QEMU would move it"
