@@ -250,6 +250,8 @@ def save(path: Path, state: GuestState) -> None:
                     backup.unlink()
                 os.link(path, backup, follow_symlinks=False)
                 os.replace(backup, path.with_name(path.name + ".bak"))
+                with contextlib.suppress(FileNotFoundError):
+                    backup.unlink()  # rename() does nothing if .bak is this very file already
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)

@@ -210,3 +210,16 @@ def test_symlinked_state_file_and_foreign_directory_are_refused(ws: Workspace,
     proc = launch(ws, fake_qemu, ["-name", "other"])
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "owned by uid 65534" in err
+
+
+def test_save_after_a_kill_between_the_two_renames_leaves_no_temp_file(tmp_path: Path) -> None:
+    """A writer killed after refreshing .bak but before replacing the state leaves .bak and
+    the state as one file (hard links); rename() onto it does nothing, so the next save
+    must remove its own temp link."""
+    path = tmp_path / "g.toml"
+    first = state.GuestState(name="g", machine="pc-i440fx-7.2")
+    state.save(path, first)
+    os.link(path, tmp_path / "g.toml.bak")
+    state.save(path, state.GuestState(name="g", machine="pc-i440fx-7.1"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml", "g.toml.bak"]
+    assert state.load(tmp_path / "g.toml.bak") == first
