@@ -8,10 +8,14 @@ from qemuwrap.errors import QemuwrapError
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv if argv is None else argv)
+    from qemuwrap import replay
+
+    replay.run(args)
     from qemuwrap.launch import run
 
     try:
-        run(list(sys.argv if argv is None else argv))
+        run(args)
     except QemuwrapError as exc:
         print(f"qemuwrap: {exc}", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from qemuwrap import model, state
+from qemuwrap import model, replay, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, StateError, UsageError
@@ -154,7 +154,10 @@ def _guest_files(directory: Path) -> list[Path]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     rows = []
+    replayed = replay.last_replayed(str(_directory()))
     for path in _guest_files(_directory()):
         try:
             guest = state.load(path)
@@ -163,9 +166,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         if guest is None:
             continue
+        last = guest.last_launch
+        if str(path) in replayed:
+            again = datetime.fromtimestamp(replayed[str(path)], UTC).replace(microsecond=0)
+            last = max(last, again) if last else again
         rows.append({"name": guest.name, "machine": guest.machine,
                      "devices": len([p for p in guest.devices if not p.provides]),
-                     "last_launch": guest.last_launch.isoformat() if guest.last_launch else None,
+                     "last_launch": last.isoformat() if last else None,
                      "running_pid": running_pid(guest.name), "file": str(path)})
     if args.json:
         _print_json(rows)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from qemuwrap import facts as qemu_facts
-from qemuwrap import model, state
+from qemuwrap import model, replay, state
 from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.config import GUARD, Config, find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError
@@ -112,26 +112,30 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     with state.locked(path):
         old = state.load(path)
         launch = plan_launch(args, source, old, state.now(), tokens)
-        if launch.plan is not None and not any(t.name == "incoming" for t in tokens):
-            record(path, name, old, launch.plan.state)
+        incoming = any(t.name == "incoming" for t in tokens)
+        if launch.plan is not None and not incoming and record(path, name, old,
+                                                                launch.plan.state):
+            replay.store(str(directory), argv, str(path), binary, launch.argv)
     return binary, launch.argv
 
 
 def record(path: Path, name: str, old: state.GuestState | None,
-           new: state.GuestState) -> None:
+           new: state.GuestState) -> bool:
     """Save the new state and hand the run lock to QEMU; refuse to change a running guest.
+    True when the state was saved (a running guest's unchanged state is not).
 
     A migration target (``-incoming``) never gets here: it takes the state as it is.
     """
     run_fd = state.claim_running(path)
     if run_fd is None:
         if old is not None and state.same_topology(old, new):
-            return
+            return False
         pid = state.run_lock_holder(path)
         raise ConflictError(f"guest {name!r} is running (PID {pid}) and this command line "
                             "would change its devices; stop it first")
     state.save(path, new)
     os.set_inheritable(run_fd, True)
+    return True
 
 
 def run(argv: list[str]) -> NoReturn:

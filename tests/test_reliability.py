@@ -156,8 +156,8 @@ def test_explicit_address_colliding_with_a_pin_is_refused(ws: Workspace,
 def test_spoiled_state_is_kept_and_a_backup_exists(ws: Workspace, fake_qemu: Path,
                                                    damage: str) -> None:
     base = ["-name", "spoil", "-drive", "file=a.img,if=virtio", "-drive", "file=b.img,if=virtio"]
-    for _ in range(2):
-        assert launch(ws, fake_qemu, base).wait(timeout=60) == 0
+    assert launch(ws, fake_qemu, base).wait(timeout=60) == 0
+    assert launch(ws, fake_qemu, [*base, "-drive", "file=c.img,if=virtio"]).wait(timeout=60) == 0
     path = ws.state / "spoil.toml"
     backup = path.with_name("spoil.toml.bak")
     assert state.load(backup) is not None

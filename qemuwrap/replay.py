@@ -1,0 +1,155 @@
+"""The daily launch, replayed: the same command line on the same state and binary runs the
+argv qemuwrap worked out last time, without loading the pipeline.
+
+Every launch that plans and saves also records, beside the state, what it ran and
+what it ran it from: the command line (with the name qemuwrap was called by and
+the QEMU it was told to use), the state file's and the binary's identity (inode,
+size, mtime) and the config file's. When all of them are still the same, the
+planner would produce the same argv again, so it is replayed directly. Anything
+different (an edit of the state by qemuwrap-ctl, a QEMU upgrade, another
+option) falls through to the full pipeline. This module imports only what the
+interpreter has already loaded, which is the point of it.
+
+Not replayed: ``-readconfig`` (the file may have changed) and ``-incoming``. A
+replayed launch does not rewrite the state (its ``last_launch``/``last_seen`` stay);
+it touches its record instead, which ``qemuwrap-ctl list`` reads as the last launch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import stat
+import sys
+import zlib
+from typing import Any
+
+VERSION = 1
+CONFIG = "/etc/qemuwrap/config.toml"
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _key(argv: list[str]) -> list[str]:
+    """What decides the output besides the files: the command line and the environment."""
+    return [str(VERSION), sys.version, os.path.basename(argv[0]),
+            os.environ.get("QEMUWRAP_QEMU", ""), os.environ.get("QEMUWRAP_CONFIG", CONFIG),
+            *argv[1:]]
+
+
+def _default_dir() -> str:
+    explicit = os.environ.get("QEMUWRAP_STATE_DIR")
+    if explicit:
+        return explicit
+    if os.geteuid() == 0:
+        return "/var/lib/qemuwrap"
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "qemuwrap")
+
+
+def _file(directory: str, key: list[str]) -> str:
+    digest = zlib.crc32("\0".join(key).encode("utf-8", "surrogateescape"))
+    return os.path.join(directory, ".replay", f"{digest:08x}")
+
+
+def store(state_dir: str, argv: list[str], state_path: str, binary: str,
+          out: list[str]) -> None:
+    """Record a planned launch; a record that cannot be written only costs speed."""
+    key = _key(argv)
+    record: dict[str, Any] = {
+        "key": key, "state": state_path, "state_id": _identity(state_path),
+        "binary": binary, "binary_id": _identity(binary),
+        "config_id": _identity(os.environ.get("QEMUWRAP_CONFIG", CONFIG)), "argv": out}
+    path = _file(state_dir, key)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(marshal.dumps(record))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def last_replayed(state_dir: str) -> dict[str, float]:
+    """State file -> when a launch of it was last replayed (the records' mtimes)."""
+    out: dict[str, float] = {}
+    directory = os.path.join(state_dir, ".replay")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "rb") as f:
+                record = marshal.loads(f.read())
+            when = os.stat(path).st_mtime
+        except (OSError, ValueError, EOFError, TypeError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("state"), str):
+            out[record["state"]] = max(when, out.get(record["state"], 0.0))
+    return out
+
+
+def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
+    """(binary, argv for it, state path, record) if this exact launch can be replayed."""
+    if any(a in ("-readconfig", "--readconfig", "-incoming", "--incoming") for a in argv[1:]):
+        return None
+    if os.environ.get("QEMUWRAP_EXEC"):
+        return None
+    key = _key(argv)
+    path = _file(_default_dir(), key)
+    try:
+        directory = os.stat(os.path.dirname(path), follow_symlinks=False)
+        if (directory.st_uid != os.geteuid() or not stat.S_ISDIR(directory.st_mode)
+                or directory.st_mode & 0o022):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            record = marshal.loads(f.read())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(record, dict) or record.get("key") != key:
+        return None
+    if (_identity(record["state"]) != record["state_id"] or record["state_id"] is None
+            or _identity(record["binary"]) != record["binary_id"]
+            or _identity(os.environ.get("QEMUWRAP_CONFIG", CONFIG)) != record["config_id"]):
+        return None
+    return record["binary"], list(record["argv"]), record["state"], path
+
+
+def run(argv: list[str]) -> None:
+    """Exec the recorded launch if there is one for exactly this; else return."""
+    found = lookup(argv)
+    if found is None:
+        return
+    binary, args, state_path, record = found
+    try:
+        import fcntl
+
+        fd = os.open(f"{state_path}.run", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.set_inheritable(fd, True)
+        except OSError:
+            os.close(fd)
+    except OSError:
+        return
+    with contextlib.suppress(OSError):
+        os.utime(record)
+    if os.environ.get("QEMUWRAP_DEBUG"):
+        print("qemuwrap: exec (replayed) " + " ".join([binary, *args]), file=sys.stderr)
+    os.environ["QEMUWRAP_EXEC"] = os.path.realpath(binary)
+    try:
+        os.execv(binary, [binary, *args])
+    except OSError:
+        del os.environ["QEMUWRAP_EXEC"]

@@ -1,0 +1,87 @@
+"""The replayed daily launch: used only when nothing that decides the argv has changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import guest
+from conftest import WRAPPER, Workspace
+
+pytestmark = pytest.mark.qemu
+QUIT = '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n'
+BASE = ["-name", "daily", "-drive", "file=a.img,if=virtio,format=raw", "-S", "-display", "none",
+        "-qmp", "stdio"]
+
+
+def start(ws: Workspace, args: list[str], **env: str) -> str:
+    """The exec line qemuwrap printed (QEMUWRAP_DEBUG) for a paused guest it started."""
+    done = subprocess.run([*WRAPPER, *args], env=ws.env(QEMUWRAP_DEBUG="1", **env), cwd=ws.root,
+                          input=QUIT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return next(line for line in done.stderr.splitlines() if line.startswith("qemuwrap: exec"))
+
+
+def test_the_same_launch_is_replayed_and_changes_are_not(ws: Workspace, tmp_path: Path) -> None:
+    first = start(ws, BASE)
+    assert "(replayed)" not in first
+    again = start(ws, BASE)
+    assert again == first.replace("exec ", "exec (replayed) ", 1)
+    assert "(replayed)" not in start(ws, [*BASE, "-m", "256"]), "another command line"
+    assert "(replayed)" not in start(ws, BASE), "the other launch saved the state since"
+    assert "(replayed)" in start(ws, BASE)
+    subprocess.run(["qemuwrap-ctl", "pin", "daily", "disk:a.img", "0x9"], env=ws.env(),
+                   check=True, capture_output=True)
+    moved = start(ws, BASE)
+    assert "(replayed)" not in moved and "addr=0x9" in moved, "the state changed"
+    qemu = tmp_path / "qemu-system-x86_64"
+    qemu.write_text(f'#!/bin/sh\nexec {guest.QEMU_PATH} "$@"\n')
+    qemu.chmod(0o755)
+    start(ws, BASE, QEMUWRAP_QEMU=str(qemu))
+    assert "(replayed)" in start(ws, BASE, QEMUWRAP_QEMU=str(qemu))
+    os.utime(qemu, ns=(1, 1))
+    assert "(replayed)" not in start(ws, BASE, QEMUWRAP_QEMU=str(qemu)), "the binary changed"
+
+
+def test_a_replayed_guest_holds_the_run_lock(ws: Workspace) -> None:
+    start(ws, BASE)
+    proc = subprocess.Popen([*WRAPPER, *BASE], env=ws.env(QEMUWRAP_DEBUG="1"), cwd=ws.root,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and "QMP" in proc.stdout.readline()
+        changed = subprocess.run([*WRAPPER, *BASE[:4], "-hdb", "b.img", "-S"], env=ws.env(),
+                                 cwd=ws.root, capture_output=True, text=True, timeout=60)
+        assert changed.returncode == 1 and f"(PID {proc.pid})" in changed.stderr
+    finally:
+        proc.kill()
+        _, err = proc.communicate()
+    assert "(replayed)" in err
+
+
+def test_readconfig_and_unsafe_records_are_never_replayed(ws: Workspace) -> None:
+    (ws.root / "vm.cfg").write_text('[device "rng"]\n  driver = "virtio-rng-pci"\n')
+    args = [*BASE, "-readconfig", "vm.cfg"]
+    start(ws, args)
+    assert "(replayed)" not in start(ws, args)
+    start(ws, BASE)
+    os.chmod(ws.state / ".replay", 0o777)
+    assert "(replayed)" not in start(ws, BASE), "a record others could have written"
+
+
+def test_list_shows_a_replayed_launch_as_the_last_one(ws: Workspace) -> None:
+    start(ws, BASE)
+    saved = (ws.state / "daily.toml").read_text()
+    time.sleep(1.1)
+    assert "(replayed)" in start(ws, BASE)
+    assert (ws.state / "daily.toml").read_text() == saved, "a replay writes no state"
+    rows = json.loads(subprocess.run(["qemuwrap-ctl", "list", "--json"], env=ws.env(),
+                                     capture_output=True, text=True, check=True).stdout)
+    recorded = next(line for line in saved.splitlines() if line.startswith("last_launch"))
+    stamp = recorded.split("=", 1)[1].strip().replace(" ", "T")
+    assert rows[0]["last_launch"] > stamp
