@@ -3,7 +3,7 @@ argv qemuwrap worked out last time, without loading the pipeline.
 
 Every launch that plans and saves also records, beside the state, what it ran and
 what it ran it from: the command line (with the name qemuwrap was called by and
-the QEMU it was told to use), the state file's and the binary's identity (inode,
+the QEMU it was told to use, and ``PATH``, where it looks for one), the state file's and the binary's identity (inode,
 size, mtime) and the config file's. When all of them are still the same, the
 planner would produce the same argv again, so it is replayed directly. Anything
 different (an edit of the state by qemuwrap-ctl, a QEMU upgrade, another
@@ -41,7 +41,7 @@ def _key(argv: list[str]) -> list[str]:
     """What decides the output besides the files: the command line and the environment."""
     return [str(VERSION), sys.version, os.path.basename(argv[0]),
             os.environ.get("QEMUWRAP_QEMU", ""), os.environ.get("QEMUWRAP_CONFIG", CONFIG),
-            *argv[1:]]
+            os.environ.get("PATH", ""), *argv[1:]]
 
 
 def _default_dir() -> str:
