@@ -6,10 +6,9 @@ what it ran it from: the command line (with the name qemuwrap was called by, the
 QEMU it was told to use, and ``PATH``, where it looks for one), and the identity
 (inode, size, mtime) of the state file, the binary and the config file. When all
 of them are still the same, the planner would produce the same argv again, so it
-is replayed directly. Anything
-different (an edit of the state by qemuwrap-ctl, a QEMU upgrade, another
-option) falls through to the full pipeline. This module imports only what the
-interpreter has already loaded, which is the point of it.
+is replayed directly. Anything different (an edit of the state by qemuwrap-ctl,
+a QEMU upgrade, another option) falls through to the full pipeline. This module
+imports only what the interpreter has already loaded, which is the point of it.
 
 Not replayed: ``-readconfig`` (the file may have changed) and ``-incoming``. A
 replayed launch does not rewrite the state (its ``last_launch``/``last_seen`` stay);
