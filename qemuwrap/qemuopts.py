@@ -9,7 +9,6 @@ option is a tuple of pairs, not a dict. Mirrors ``opts_do_parse`` in QEMU's
 """
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +130,3 @@ def parse_json(text: str) -> dict[str, Any]:
 def render_json(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(", ", ": "))
 
-
-def from_items(items: Iterable[tuple[str, str]]) -> Opts:
-    return Opts(tuple(items))
