@@ -15,6 +15,13 @@ import guest
 
 ROOT = Path(__file__).resolve().parent.parent
 WRAPPER = [sys.executable, "-I", str(ROOT / "bin" / "qemuwrap")]
+SCRIPTS = os.path.dirname(sys.executable)
+"""Where pip put the installed commands: beside the interpreter (pyenv's shims may lag)."""
+
+
+def installed(command: str) -> str | None:
+    """An installed command (qemuwrap, qemuwrap-ctl), found beside the interpreter first."""
+    return shutil.which(command, path=f"{SCRIPTS}{os.pathsep}{os.environ.get('PATH', '')}")
 IMAGES = ("a.img", "b.img", "c.img", "d.img", "e.img", "f.img")
 
 
@@ -40,6 +47,7 @@ class Workspace:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
+        env["PATH"] = f"{SCRIPTS}{os.pathsep}{env.get('PATH', '')}"
         env.update(QEMUWRAP_STATE_DIR=str(self.state),
                    QEMUWRAP_QEMU=shutil.which(guest.QEMU) or guest.QEMU,
                    QEMUWRAP_CONFIG=str(self.root / "no-config.toml"))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import guest
-from conftest import WRAPPER, Workspace
+from conftest import WRAPPER, Workspace, installed
 
 pytestmark = pytest.mark.qemu
 
@@ -149,9 +148,9 @@ def test_runs_isolated_from_the_callers_pythonpath(ws: Workspace, tmp_path: Path
     evil.mkdir(parents=True)
     (evil / "__init__.py").write_text("")
     (evil / "launch.py").write_text("raise SystemExit('imported from PYTHONPATH')\n")
-    installed = shutil.which("qemuwrap")
-    assert installed, "the qemuwrap script is installed (pip install -e .)"
-    for command in ([WRAPPER[-1]], [installed]):
+    script = installed("qemuwrap")
+    assert script, "the qemuwrap script is installed (pip install -e .)"
+    for command in ([WRAPPER[-1]], [script]):
         done = subprocess.run([*command, "-name", "iso", "-version"], env=ws.env(
             PYTHONPATH=str(evil.parent)), capture_output=True, text=True, check=False)
         assert done.returncode == 0 and "QEMU emulator" in done.stdout, (command, done.stderr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -13,10 +12,10 @@ from typing import Any
 import pytest
 
 import guest
-from conftest import WRAPPER, Workspace
+from conftest import WRAPPER, Workspace, installed
 
 pytestmark = pytest.mark.qemu
-CTL = shutil.which("qemuwrap-ctl")
+CTL = installed("qemuwrap-ctl")
 DATA = Path(__file__).parent / "data" / "libvirt"
 BASE = ["-name", "g", "-drive", "file=a.img,if=virtio,format=raw", "-nic", "user,model=virtio",
         "-hdb", "b.img"]
