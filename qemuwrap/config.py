@@ -7,9 +7,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from qemuwrap import paths
 from qemuwrap.errors import QemuNotFoundError, StateError
 
-DEFAULT_CONFIG = "/etc/qemuwrap/config.toml"
 GUARD = "QEMUWRAP_EXEC"
 """Set to the binary qemuwrap execs: if that binary turns out to be qemuwrap again, stop."""
 CANDIDATES = ("/usr/libexec/qemu-kvm", "qemu-system-x86_64")
@@ -22,7 +22,7 @@ class Config:
 
 
 def load_config() -> Config:
-    path = os.environ.get("QEMUWRAP_CONFIG", DEFAULT_CONFIG)
+    path = paths.config_file()
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -37,13 +37,7 @@ def load_config() -> Config:
 
 
 def state_dir(config: Config) -> Path:
-    explicit = os.environ.get("QEMUWRAP_STATE_DIR") or config.state_dir
-    if explicit:
-        return Path(explicit)
-    if os.geteuid() == 0:
-        return Path("/var/lib/qemuwrap")
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "qemuwrap"
+    return Path(paths.state_dir(config.state_dir))
 
 
 def _is_self(path: str, self_paths: list[str]) -> bool:

@@ -25,8 +25,9 @@ import sys
 import zlib
 from typing import Any
 
+from qemuwrap import paths
+
 VERSION = 1
-CONFIG = "/etc/qemuwrap/config.toml"
 
 
 def _identity(path: str) -> tuple[int, int, int] | None:
@@ -40,18 +41,8 @@ def _identity(path: str) -> tuple[int, int, int] | None:
 def _key(argv: list[str]) -> list[str]:
     """What decides the output besides the files: the command line and the environment."""
     return [str(VERSION), sys.version, os.path.basename(argv[0]),
-            os.environ.get("QEMUWRAP_QEMU", ""), os.environ.get("QEMUWRAP_CONFIG", CONFIG),
+            os.environ.get("QEMUWRAP_QEMU", ""), paths.config_file(),
             os.environ.get("PATH", ""), *argv[1:]]
-
-
-def _default_dir() -> str:
-    explicit = os.environ.get("QEMUWRAP_STATE_DIR")
-    if explicit:
-        return explicit
-    if os.geteuid() == 0:
-        return "/var/lib/qemuwrap"
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return os.path.join(base, "qemuwrap")
 
 
 def _file(directory: str, key: list[str]) -> str:
@@ -66,7 +57,7 @@ def store(state_dir: str, argv: list[str], state_path: str, binary: str,
     record: dict[str, Any] = {
         "key": key, "state": state_path, "state_id": _identity(state_path),
         "binary": binary, "binary_id": _identity(binary),
-        "config_id": _identity(os.environ.get("QEMUWRAP_CONFIG", CONFIG)), "argv": out}
+        "config_id": _identity(paths.config_file()), "argv": out}
     path = _file(state_dir, key)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
@@ -107,7 +98,7 @@ def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
     if os.environ.get("QEMUWRAP_EXEC"):
         return None
     key = _key(argv)
-    path = _file(_default_dir(), key)
+    path = _file(paths.state_dir(), key)
     try:
         directory = os.stat(os.path.dirname(path), follow_symlinks=False)
         if (directory.st_uid != os.geteuid() or not stat.S_ISDIR(directory.st_mode)
@@ -122,7 +113,7 @@ def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
         return None
     if (_identity(record["state"]) != record["state_id"] or record["state_id"] is None
             or _identity(record["binary"]) != record["binary_id"]
-            or _identity(os.environ.get("QEMUWRAP_CONFIG", CONFIG)) != record["config_id"]):
+            or _identity(paths.config_file()) != record["config_id"]):
         return None
     return record["binary"], list(record["argv"]), record["state"], path
 
