@@ -90,10 +90,10 @@ def render(guest: Guest, plan: Plan) -> list[str]:
     first_device = next((i for i, item in enumerate(guest.items)
                          if isinstance(item, int) and item in plan.placements), len(guest.items))
     out: list[str] = []
+    bridges_at: int | None = None
     for i, item in enumerate(guest.items):
         if i == first_device:
-            for pin in plan.bridges:
-                out += bridge_words(pin)
+            bridges_at = len(out)
         if isinstance(item, MachineOption):
             out += machine_words(item, plan.machine, bool(typed) and i == typed[-1])
         elif isinstance(item, int):
@@ -104,9 +104,8 @@ def render(guest: Guest, plan: Plan) -> list[str]:
                 out += list(device.raw or ())
         else:
             out += list(item)
-    if first_device == len(guest.items):
-        for pin in plan.bridges:
-            out += bridge_words(pin)
+    at = len(out) if bridges_at is None else bridges_at
+    out[at:at] = [word for pin in plan.bridges for word in bridge_words(pin)]
     if not typed:
         out += ["-machine", plan.machine]
     return out
