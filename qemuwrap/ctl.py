@@ -396,7 +396,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def where_found(pin: Pin, devices: list[dict[str, str]]) -> dict[str, str] | None:
-    if pin.bus == "isa":
+    if pin.bus == state.ISA_BUS:
         return next((d for d in devices if d["driver"] == pin.driver and d.get("mac") == pin.mac),
                     None)
     for dev in devices:

@@ -18,11 +18,9 @@ from qemuwrap.allocator import Bus, Request, Retired, Spot, allocate
 from qemuwrap.errors import ConflictError
 from qemuwrap.machine import HUB_PORTS, USB_BUS, Layout
 from qemuwrap.model import SCSI_UNITS, Device, Guest
-from qemuwrap.state import GuestState, Pin, port_spot, spot_port
+from qemuwrap.state import ISA_BUS, GuestState, Pin, port_spot, spot_port
 
 MAC_BASE = "52:54:00:12:34:"
-ISA = "isa"
-"""The bus recorded for an ISA NIC, which has no address qemuwrap chooses, only a MAC."""
 BRIDGE_SLOTS = {
     "pci-bridge": tuple(range(32)),
     "pcie-pci-bridge": tuple(range(32)),
@@ -139,7 +137,7 @@ def _in_space(pin: Pin, space: str) -> bool:
 
 
 def pin_space(pin: Pin) -> str:
-    if pin.bus == ISA:
+    if pin.bus == ISA_BUS:
         return "isa"
     if pin.port is not None:
         return "usb"
@@ -205,7 +203,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
 
     for index, device in enumerate(guest.devices):
         if device.space == "isa":
-            placements[index] = Placement(ISA)
+            placements[index] = Placement(ISA_BUS)
     left_out = {i for i, d in enumerate(guest.devices) if d.only_at and i not in placements}
     used_macs = {p.mac.lower() for p in [*old_devices, *old_tombs] if p.mac}
     keep_macs = {k: p.mac for k, p in pins.items() if p.mac}

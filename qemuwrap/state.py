@@ -29,6 +29,10 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """``MIGRATIONS[n]`` turns a version-n document into a version-n+1 one."""
 
 
+ISA_BUS = "isa"
+"""The bus recorded for an ISA NIC, which has no address qemuwrap chooses, only a MAC."""
+
+
 @dataclass(frozen=True)
 class Pin:
     """One device's recorded place: a PCI slot.function, or an IDE bus/unit."""
@@ -49,7 +53,7 @@ class Pin:
 
     @property
     def spot(self) -> tuple[str, int, int]:
-        if self.bus == "isa":
+        if self.bus == ISA_BUS:
             return self.bus, 0, 0
         if self.port is not None:
             return port_spot(self.bus, self.port)
@@ -59,8 +63,8 @@ class Pin:
         return self.bus, self.slot, self.function or 0
 
     def describe(self) -> str:
-        if self.bus == "isa":
-            return "isa"
+        if self.bus == ISA_BUS:
+            return ISA_BUS
         if self.port is not None:
             return f"{self.bus} port {self.port}"
         if self.unit is not None:
@@ -132,7 +136,7 @@ def _pin(data: Any, where: str) -> Pin:
                                and re.fullmatch(r"[1-9]\d*(\.[1-9]\d*)*", data["port"])):
         raise StateError(f"{where}: port is not a USB port path like 2 or 2.1")
     if sum(data.get(k) is not None for k in ("slot", "unit", "port")) != (
-            0 if data.get("bus") == "isa" else 1):
+            0 if data.get("bus") == ISA_BUS else 1):
         raise StateError(f"{where} needs exactly one of slot, unit or port (none on isa)")
     return Pin(**data)
 
