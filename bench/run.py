@@ -2,13 +2,15 @@
 
     python bench/run.py [--repeat N]
 
-With QEMUWRAP_QEMU pointing at /bin/true only the wrapper is timed: qemuwrap
+qemuwrap is timed as users run it: the command pip installs (``pip install .`` into
+a fresh virtual environment made for the run), started by its path. With
+QEMUWRAP_QEMU pointing at /bin/true only the wrapper is timed: qemuwrap
 does its whole job (read the state, plan, write the state) and then execs
 /bin/true instead of QEMU. The runs alternate (A B C D E, A B C D E, ...) and
 each figure is a median; max RSS comes from wait4() of the child, which on
 Linux keeps the wrapper's peak across the exec (see peak_rss for how).
 
-  A  python3 -I -c pass, the interpreter qemuwrap runs on (the floor)
+  A  python3 -I -c pass, the interpreter qemuwrap runs on (the venv's; the floor)
   B  a 30-device guest whose state exists (the daily case)
   C  the same guest's first launch (no state; the machine list cached)
   D  a 250-device guest (bridges in use), state existing
@@ -35,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 from qemuwrap import facts  # noqa: E402
 
-WRAPPER = str(ROOT / "bin" / "qemuwrap")
 QEMU = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
 QMP_QUIT = b'{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n'
 
@@ -106,6 +107,15 @@ def seed_cache(cache: Path, binary: str) -> None:
     facts._cache_file(cache, binary).write_text(json.dumps(data))
 
 
+def install(venv_dir: Path) -> tuple[str, str]:
+    """``pip install`` the checkout into a new virtual environment: (its python, qemuwrap)."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv_dir)], check=True)
+    python, wrapper = str(venv_dir / "bin" / "python3"), str(venv_dir / "bin" / "qemuwrap")
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    str(ROOT)], check=True)
+    return python, wrapper
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
@@ -118,13 +128,13 @@ def main() -> int:
     for directory in (work / "state", work / "crowded"):
         directory.mkdir(mode=0o700)
         seed_cache(directory / ".cache", true)
-    python = [sys.executable, "-I"]
+    python, wrapper = install(work / "venv")
     cases = {
-        "A": (python + ["-c", "pass"], env, None),
-        "B": (python + [WRAPPER, *guest_30("daily")], env, None),
-        "C": (python + [WRAPPER, *guest_30("first")], env, None),
-        "D": (python + [WRAPPER, *guest_250("big")], env, None),
-        "E": (python + [WRAPPER, *guest_30("daily")], crowded, None),
+        "A": ([python, "-I", "-c", "pass"], env, None),
+        "B": ([wrapper, *guest_30("daily")], env, None),
+        "C": ([wrapper, *guest_30("first")], env, None),
+        "D": ([wrapper, *guest_250("big")], env, None),
+        "E": ([wrapper, *guest_30("daily")], crowded, None),
     }
     run(cases["B"][0], env)
     run(cases["D"][0], env)
@@ -150,15 +160,16 @@ def main() -> int:
     f_args = ["-name", "fguest", "-S", "-display", "none", "-qmp", "stdio", "-accel", "tcg"]
     f_plain: list[float] = []
     f_wrapped: list[float] = []
-    run(python + [WRAPPER, *f_args], qemu_env, QMP_QUIT)
+    run([wrapper, *f_args], qemu_env, QMP_QUIT)
     for _ in range(max(5, args.repeat // 2)):
         f_plain.append(run([QEMU, *f_args], qemu_env, QMP_QUIT)[0])
-        f_wrapped.append(run(python + [WRAPPER, *f_args], qemu_env, QMP_QUIT)[0])
+        f_wrapped.append(run([wrapper, *f_args], qemu_env, QMP_QUIT)[0])
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.repeat} rounds, "
           f"state in {work}")
     for key in cases:
-        print(f"  {key}: median {med[key] * 1000:7.1f} ms   max RSS {statistics.median(rss[key]):7.0f} KiB")
+        print(f"  {key}: median {med[key] * 1000:7.1f} ms   "
+              f"max RSS {statistics.median(rss[key]):7.0f} KiB")
     fp, fw = statistics.median(f_plain), statistics.median(f_wrapped)
     print(f"  F: QEMU to QMP-ready and quit: plain {fp * 1000:.1f} ms, through qemuwrap "
           f"{fw * 1000:.1f} ms")

@@ -7,8 +7,11 @@ QEMU it was told to use, and ``PATH``, where it looks for one), and the identity
 (inode, size, mtime) of the state file, the binary and the config file. When all
 of them are still the same, the planner would produce the same argv again, so it
 is replayed directly. Anything different (an edit of the state by qemuwrap-ctl,
-a QEMU upgrade, another option) falls through to the full pipeline. This module
-imports only what the interpreter has already loaded, which is the point of it.
+a QEMU upgrade, another option) falls through to the full pipeline.
+
+The point is speed, so this module imports only modules compiled into the
+interpreter (os, stat, sys, marshal), and bin/qemuwrap runs it before ``site``,
+whose ``.pth`` files can cost more than the whole interpreter start.
 
 Not replayed: ``-readconfig`` (the file may have changed) and ``-incoming``. A
 replayed launch does not rewrite the state (its ``last_launch``/``last_seen`` stay);
@@ -17,17 +20,18 @@ it touches its record instead, which ``qemuwrap-ctl list`` reads as the last lau
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
 import stat
 import sys
-import zlib
-from typing import Any
 
 from qemuwrap import paths
 
-VERSION = 1
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+VERSION = 2
 
 
 def _identity(path: str) -> tuple[int, int, int] | None:
@@ -46,7 +50,10 @@ def _key(argv: list[str]) -> list[str]:
 
 
 def _file(directory: str, key: list[str]) -> str:
-    digest = zlib.crc32("\0".join(key).encode("utf-8", "surrogateescape"))
+    """A short name for the key, from arithmetic alone (zlib or hashlib would cost a
+    library load): a clash costs only speed, as the record holds its whole key."""
+    data = "\0".join(key).encode("utf-8", "surrogateescape")
+    digest = int.from_bytes(data, "big") % 0xFFFFFFFB
     return os.path.join(directory, ".replay", f"{digest:08x}")
 
 
@@ -125,18 +132,18 @@ def run(argv: list[str]) -> None:
         return
     binary, args, state_path, record = found
     try:
-        import fcntl
-
         fd = os.open(f"{state_path}.run", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.lockf(fd, os.F_TLOCK, 0)
             os.set_inheritable(fd, True)
         except OSError:
             os.close(fd)
     except OSError:
         return
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 (contextlib would be one more module to load)
         os.utime(record)
+    except OSError:
+        pass
     if os.environ.get("QEMUWRAP_DEBUG"):
         print("qemuwrap: exec (replayed) " + " ".join([binary, *args]), file=sys.stderr)
     os.environ["QEMUWRAP_EXEC"] = os.path.realpath(binary)
