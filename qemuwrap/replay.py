@@ -4,10 +4,11 @@ argv qemuwrap worked out last time, without loading the pipeline.
 Every launch that plans and saves also records, beside the state, what it ran and
 what it ran it from: the command line (with the name qemuwrap was called by, the
 QEMU it was told to use, and ``PATH``, where it looks for one), and the identity
-(inode, size, mtime) of the state file, the binary and the config file. When all
-of them are still the same, the planner would produce the same argv again, so it
-is replayed directly. Anything different (an edit of the state by qemuwrap-ctl,
-a QEMU upgrade, another option) falls through to the full pipeline.
+(inode, size, mtime) of the state file, the binary and the config file, and of
+qemuwrap's own modules (size, mtime). When all of them are still the same, the
+planner would produce the same argv again, so it is replayed directly. Anything
+different (an edit of the state by qemuwrap-ctl, a QEMU or qemuwrap upgrade,
+another option) falls through to the full pipeline.
 
 The point is speed, so this module imports only modules compiled into the
 interpreter (os, stat, sys, marshal), and bin/qemuwrap runs it before ``site``,
@@ -42,6 +43,17 @@ def _identity(path: str) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+def _code() -> list[tuple[str, int, int]]:
+    """The identity of qemuwrap's own modules: after an upgrade or an edit, plan anew."""
+    found = []
+    with os.scandir(os.path.dirname(__file__)) as entries:
+        for entry in entries:
+            if entry.name.endswith(".py"):
+                st = entry.stat()
+                found.append((entry.name, st.st_size, st.st_mtime_ns))
+    return sorted(found)
+
+
 def _key(argv: list[str]) -> list[str]:
     """What decides the output besides the files: the command line and the environment."""
     return [str(VERSION), sys.version, os.path.basename(argv[0]),
@@ -64,7 +76,7 @@ def store(state_dir: str, argv: list[str], state_path: str, binary: str,
     record: dict[str, Any] = {
         "key": key, "state": state_path, "state_id": _identity(state_path),
         "binary": binary, "binary_id": _identity(binary),
-        "config_id": _identity(paths.config_file()), "argv": out}
+        "config_id": _identity(paths.config_file()), "code": _code(), "argv": out}
     path = _file(state_dir, key)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
@@ -120,7 +132,8 @@ def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
         return None
     if (_identity(record["state"]) != record["state_id"] or record["state_id"] is None
             or _identity(record["binary"]) != record["binary_id"]
-            or _identity(paths.config_file()) != record["config_id"]):
+            or _identity(paths.config_file()) != record["config_id"]
+            or record.get("code") != _code()):
         return None
     return record["binary"], list(record["argv"]), record["state"], path
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import guest
-from conftest import WRAPPER, Workspace
+from conftest import ROOT, WRAPPER, Workspace
 
 pytestmark = pytest.mark.qemu
 QUIT = '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n'
@@ -19,9 +21,9 @@ BASE = ["-name", "daily", "-drive", "file=a.img,if=virtio,format=raw", "-S", "-d
         "-qmp", "stdio"]
 
 
-def start(ws: Workspace, args: list[str], **env: str) -> str:
+def start(ws: Workspace, args: list[str], wrapper: list[str] = WRAPPER, **env: str) -> str:
     """The exec line qemuwrap printed (QEMUWRAP_DEBUG) for a paused guest it started."""
-    done = subprocess.run([*WRAPPER, *args], env=ws.env(QEMUWRAP_DEBUG="1", **env), cwd=ws.root,
+    done = subprocess.run([*wrapper, *args], env=ws.env(QEMUWRAP_DEBUG="1", **env), cwd=ws.root,
                           input=QUIT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return next(line for line in done.stderr.splitlines() if line.startswith("qemuwrap: exec"))
@@ -46,6 +48,21 @@ def test_the_same_launch_is_replayed_and_changes_are_not(ws: Workspace, tmp_path
     assert "(replayed)" in start(ws, BASE, QEMUWRAP_QEMU=str(qemu))
     os.utime(qemu, ns=(1, 1))
     assert "(replayed)" not in start(ws, BASE, QEMUWRAP_QEMU=str(qemu)), "the binary changed"
+
+
+def test_an_upgrade_of_qemuwrap_plans_anew(ws: Workspace, tmp_path: Path) -> None:
+    """A record made by other code is not replayed: a fix in qemuwrap reaches every guest."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(ROOT / "bin", copy / "bin")
+    shutil.copytree(ROOT / "qemuwrap", copy / "qemuwrap",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    wrapper = [sys.executable, "-I", str(copy / "bin" / "qemuwrap")]
+    start(ws, BASE, wrapper)
+    assert "(replayed)" in start(ws, BASE, wrapper)
+    render = copy / "qemuwrap" / "render.py"
+    render.write_text(render.read_text() + "# 0.1.1\n")
+    assert "(replayed)" not in start(ws, BASE, wrapper)
+    assert "(replayed)" in start(ws, BASE, wrapper)
 
 
 def test_a_replayed_guest_holds_the_run_lock(ws: Workspace) -> None:
