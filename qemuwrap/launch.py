@@ -109,14 +109,25 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     state.ensure_dir(directory)
     source = FactsSource(binary, directory / ".cache")
     path = state.path_for(directory, name)
+    out = daemon_pid_file(tokens, path)
     with state.locked(path):
         old = state.load(path)
         launch = plan_launch(args, source, old, state.now(), tokens)
+        out = launch.argv + out
         incoming = any(t.name == "incoming" for t in tokens)
         if launch.plan is not None and not incoming and record(path, name, old,
                                                                 launch.plan.state):
-            replay.store(str(directory), argv, str(path), binary, launch.argv)
-    return binary, launch.argv
+            replay.store(str(directory), argv, str(path), binary, out)
+    return binary, out
+
+
+def daemon_pid_file(tokens: list[Token], path: Path) -> list[str]:
+    """``-pidfile NAME.toml.pid`` for a ``-daemonize``d guest without one of its own: QEMU's
+    daemon holds that file's lock, so the guest is still seen running (``state.pid_file``)."""
+    names = {t.name for t in tokens}
+    if "daemonize" in names and "pidfile" not in names:
+        return ["-pidfile", str(state.pid_file(path))]
+    return []
 
 
 def record(path: Path, name: str, old: state.GuestState | None,

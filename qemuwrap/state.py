@@ -291,12 +291,19 @@ def _open_lock(path: Path, suffix: str) -> int:
         raise StateError(f"cannot open lock {lock_path}: {exc.strerror}") from None
 
 
+def pid_file(path: Path) -> Path:
+    """``NAME.toml.pid``: given to a ``-daemonize``d QEMU as its ``-pidfile``, which QEMU's
+    daemon keeps locked while it runs. The run lock cannot follow it there: record locks
+    do not pass to a forked child."""
+    return path.with_name(path.name + ".pid")
+
+
 def claim_running(path: Path) -> int | None:
     """Take the guest's run lock (``NAME.toml.run``) for the QEMU about to start.
 
     The descriptor is returned open; made inheritable, it passes to QEMU with the
     exec, so the lock is held exactly as long as the guest runs. None means another
-    process holds it: the guest is running.
+    process holds it, or a daemonized QEMU holds its pid file: the guest is running.
     """
     fd = _open_lock(path, ".run")
     try:
@@ -304,13 +311,21 @@ def claim_running(path: Path) -> int | None:
     except OSError:
         os.close(fd)
         return None
+    if _lock_holder(pid_file(path)) is not None:
+        os.close(fd)
+        return None
     return fd
 
 
 def run_lock_holder(path: Path) -> int | None:
-    """The PID holding the guest's run lock, from /proc/locks (Linux)."""
+    """The PID of the guest's QEMU: the holder of its run lock, else of its pid file."""
+    return _lock_holder(path.with_name(path.name + ".run")) or _lock_holder(pid_file(path))
+
+
+def _lock_holder(lock_path: Path) -> int | None:
+    """The PID holding a POSIX lock on the file, from /proc/locks (Linux)."""
     try:
-        inode = os.stat(path.with_name(path.name + ".run")).st_ino
+        inode = os.stat(lock_path).st_ino
         with open("/proc/locks") as locks:
             for line in locks:
                 fields = line.split()

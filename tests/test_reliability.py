@@ -141,6 +141,37 @@ def test_running_guest_is_not_changed_and_incoming_never_writes(ws: Workspace) -
         proc.wait()
 
 
+def test_a_daemonized_guest_is_seen_running_until_it_exits(ws: Workspace) -> None:
+    """-daemonize: QEMU's daemon is a child, which record locks do not reach; qemuwrap gives
+    it a pid file, which the daemon keeps locked, and counts that lock as the guest's."""
+    args = ["-name", "dmn", "-drive", "file=a.img,if=virtio,format=raw", "-S", "-display",
+            "none", "-daemonize"]
+    started = subprocess.run([*WRAPPER, *args], env=ws.env(), cwd=ws.root, capture_output=True,
+                             text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+    pid_file = ws.state / "dmn.toml.pid"
+    pid = int(pid_file.read_text())
+    try:
+        assert state.run_lock_holder(ws.state / "dmn.toml") == pid
+        changed = subprocess.run([*WRAPPER, *args, "-hdb", "b.img"], env=ws.env(),
+                                 cwd=ws.root, capture_output=True, text=True, timeout=60)
+        assert changed.returncode == 1 and f"is running (PID {pid})" in changed.stderr
+        listed = subprocess.run(["qemuwrap-ctl", "list"], env=ws.env(), capture_output=True,
+                                text=True, check=True).stdout
+        assert f"PID {pid}" in listed
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state.run_lock_holder(ws.state / "dmn.toml") is None
+    again = subprocess.run([*WRAPPER, *args[:4], "-hdb", "b.img", "-S", "-display", "none",
+                            "-qmp", "stdio"], env=ws.env(), cwd=ws.root, capture_output=True,
+                           text=True, timeout=60,
+                           input='{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n')
+    assert again.returncode == 0, again.stderr
+
+
 def test_explicit_address_colliding_with_a_pin_is_refused(ws: Workspace,
                                                           fake_qemu: Path) -> None:
     base = ["-name", "pinned", "-drive", "file=a.img,if=virtio"]
