@@ -95,10 +95,24 @@ device (key, driver, bus, slot and function, unit or port, mac, last_seen);
 removed devices as [[tombstone]] tables.
 .TP
 .I STATE_DIR/NAME.toml.lock
-The guest's lock.
+The guest's lock for reading and writing its state.
+.TP
+.I STATE_DIR/NAME.toml.run
+Locked by the guest's QEMU while it runs.
+.TP
+.I STATE_DIR/NAME.toml.pid
+The -pidfile of a -daemonize'd guest that names none; QEMU's daemon keeps it
+locked while it runs.
+.TP
+.I STATE_DIR/NAME.toml.bak
+The last good state.
 .TP
 .I STATE_DIR/.cache/
-What each QEMU binary offers, keyed by its path, size and mtime.""",
+What each QEMU binary offers, keyed by its path, size and mtime.
+.TP
+.I STATE_DIR/.replay/
+The argv of each command line's last planned launch, replayed while nothing it
+came from has changed.""",
     "SEE ALSO": ".BR qemuwrap-ctl (1),\n.BR qemu-system-x86_64 (1)",
 }
 
