@@ -268,21 +268,22 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_address(text: str, root: str) -> dict[str, Any]:
-    """``[BUS:]SLOT[.FN]`` (hex) for PCI, ``ide.N:UNIT``, ``scsiN.0:ID`` or ``usb-bus.0:PORT``."""
+def parse_address(text: str, root: str, usb_bus: str | None = None) -> dict[str, Any]:
+    """``[BUS:]SLOT[.FN]`` (hex) for PCI, ``ide.N:UNIT``, ``scsiN.0:ID``; for a USB device
+    (``usb_bus``: the bus it is on) ``[BUS:]PORT``, such as ``usb-bus.0:2`` or ``4.1``."""
     bus, sep, rest = text.rpartition(":")
     if not sep:
-        bus, rest = root, text
+        bus, rest = usb_bus or root, text
     try:
-        if bus.startswith(("ide.", "scsi")):
-            return {"bus": bus, "unit": int(rest), "slot": None, "function": None, "port": None}
-        if bus.startswith("usb-bus"):
+        if usb_bus is not None:
             state.port_spot(bus, rest)
             return {"bus": bus, "port": rest, "slot": None, "function": None, "unit": None}
+        if bus.startswith(("ide.", "scsi")):
+            return {"bus": bus, "unit": int(rest), "slot": None, "function": None, "port": None}
         slot, fn = model.parse_addr(rest)
     except (ValueError, UsageError):
-        raise UsageError(f"cannot read address {text!r}: use [BUS:]SLOT[.FN], ide.N:UNIT "
-                         "or usb-bus.0:PORT") from None
+        raise UsageError(f"cannot read address {text!r}: use [BUS:]SLOT[.FN], ide.N:UNIT, "
+                         "scsiN.0:ID or, for USB, [BUS:]PORT") from None
     return {"bus": bus, "slot": slot, "function": fn, "unit": None, "port": None}
 
 
@@ -294,7 +295,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
         if current is None:
             raise Refused(f"{key!r} is removed; only a present device can be pinned")
         root = "pcie.0" if "q35" in guest.machine else "pci.0"
-        moved = replace(current, **parse_address(args.address, root))
+        usb_bus = current.bus if current.port is not None else None
+        moved = replace(current, **parse_address(args.address, root, usb_bus))
         for other in (*guest.devices, *guest.tombstones):
             if other.key != key and other.spot == moved.spot:
                 raise ConflictError(f"{moved.describe()} is held by {other.key!r}")
@@ -469,7 +471,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p = add("pin", cmd_pin, "move a device to an address by hand",
             "Move a pinned device to ADDRESS: [BUS:]SLOT[.FN] (hex) for PCI, ide.N:UNIT, "
-            "scsiN.0:ID or usb-bus.0:PORT. An address held by another device is refused.")
+            "scsiN.0:ID or, for a USB device, [BUS:]PORT (usb-bus.0:2). An address held by "
+            "another device is refused.")
     p.add_argument("name")
     p.add_argument("key")
     p.add_argument("address")

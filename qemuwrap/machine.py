@@ -50,7 +50,31 @@ Q35 = Layout(
 
 CDROM_INDEX = 2
 USB_BUS = "usb-bus.0"
+"""The first USB bus of a controller without ``id=`` (the board's, say); with an id it is ID.0."""
 HUB_PORTS = tuple(range(1, 9))
+
+
+@dataclass(frozen=True)
+class UsbRoot:
+    """The USB bus qemuwrap places devices on."""
+
+    bus: str
+    ports: tuple[int, ...]
+    hubs: bool = True
+    """QEMU's rule: a device that would take the last free port gets a usb-hub there.
+    Not on EHCI alone: its ports are high-speed only, the hub full-speed, so none attaches."""
+
+
+USB_CONTROLLERS: dict[str, tuple[int, bool]] = {
+    **{d: (2, True) for d in ("piix3-usb-uhci", "piix4-usb-uhci", "vt82c686b-usb-uhci",
+                              *(f"ich9-usb-uhci{n}" for n in range(1, 7)))},
+    "pci-ohci": (3, True),
+    "qemu-xhci": (4, True),
+    "nec-usb-xhci": (4, True),
+    **{d: (6, False) for d in ("usb-ehci", "ich9-usb-ehci1", "ich9-usb-ehci2")},
+}
+"""A USB controller of the user's own, with its default properties: (root ports, hubs).
+Measured on QEMU 7.2 from ``info qtree`` (xhci: max(p2, p3) ports, 4 of each)."""
 
 
 def family(machine: str) -> str | None:

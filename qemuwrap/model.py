@@ -24,7 +24,7 @@ from qemuwrap import qemuopts
 from qemuwrap.cmdline import Token
 from qemuwrap.errors import UsageError
 from qemuwrap.facts import BinaryFacts
-from qemuwrap.machine import CDROM_INDEX, USB_BUS, Layout
+from qemuwrap.machine import CDROM_INDEX, USB_BUS, USB_CONTROLLERS, Layout, UsbRoot
 from qemuwrap.options import IMPLIED_KEY
 from qemuwrap.qemuopts import Opts
 
@@ -117,6 +117,8 @@ class Guest:
     """The machine type the command line asks for (last ``-machine``), or None."""
     items: list[Item]
     devices: list[Device]
+    usb: UsbRoot | None = None
+    """The USB bus the devices of space ``usb`` go on."""
 
 
 def _opts(token: Token) -> Opts:
@@ -201,9 +203,8 @@ class _Builder:
         self.vga_off = False
         self.cdrom_off = False
         self.drive_files: dict[str, str] = {}
-        self.usb = False
-        """Whether qemuwrap places USB devices: the board's controller is on, and the
-        command line adds no USB controller or hub of its own."""
+        self.usb: UsbRoot | None = None
+        """Where qemuwrap places USB devices; None: it does not (see ``usb_root``)."""
         self.usb_flag_given = False
         self.boot_index = 0
         self.scsi_hbas: set[int] = set()
@@ -328,8 +329,8 @@ class _Builder:
             self.cdrom_off = True
         bus_type = self.facts.bus_of(driver)
         space = ("pci" if bus_type == "PCI" else "ide" if driver in IDE_DRIVERS else
-                 "usb" if bus_type == "usb-bus" and self.usb
-                 and props.get("bus") in (None, USB_BUS) else None)
+                 "usb" if bus_type == "usb-bus" and self.usb is not None
+                 and props.get("bus") in (None, self.usb.bus) else None)
         if space is None:
             self.items.append(token.raw)
             return
@@ -343,11 +344,12 @@ class _Builder:
             if device.bus is None:
                 device.bus = self.layout.ide_spots[-1][0]
         if space == "usb":
+            assert self.usb is not None
             device.port = _str(props.get("port"))
             if device.port is not None and not re.fullmatch(r"[1-9]\d*(\.[1-9]\d*)*",
                                                             device.port):
                 raise UsageError(f"invalid USB port={device.port} (a path like 2 or 2.1)")
-            device.bus = USB_BUS if device.port is not None else None
+            device.bus = self.usb.bus if device.port is not None else None
         drop = PLACE_KEYS[space]
         if qemuopts.is_json(token.value):
             device.json = {k: v for k, v in props.items() if k not in drop}
@@ -363,7 +365,7 @@ class _Builder:
     def usbdevice(self, token: Token) -> None:
         """``-usbdevice tablet``: a USB device created before any ``-device``, USB switched on."""
         driver = USBDEVICE_DRIVERS.get(token.value or "")
-        if not self.usb or driver is None:
+        if self.usb is None or driver is None:
             self.items.append(token.raw)
             return
         if not self.usb_flag_given:
@@ -524,7 +526,7 @@ class _Builder:
                 self.user_ids.add(_opts(token).get("id") or "")
             elif token.name in ("net", "nic", "netdev"):
                 self.network_given = True
-        self.usb = _usb_managed(tokens, self.facts)
+        self.usb = usb_root(tokens, self.facts, self.layout)
         vga_model: str | None = None
         vga_at: int | None = None
         nics = 0
@@ -561,27 +563,43 @@ class _Builder:
         self.defaults()
 
 
-def _usb_managed(tokens: list[Token], facts: BinaryFacts) -> bool:
-    """USB ports are pinned on the board's controller only, and only while QEMU's
-    port order is known: no USB controller or hub of the user's own, no -usbdevice
-    qemuwrap cannot turn into a ``-device``."""
-    on = False
+def usb_root(tokens: list[Token], facts: BinaryFacts, layout: Layout) -> UsbRoot | None:
+    """The bus QEMU puts a USB device on when it names none: the board's controller
+    (``-usb``), else the one controller of the user's own (with its default ports).
+    None, and USB left as given, where QEMU's choice is not known here: the board's and
+    the user's controllers together, several of the user's, one with other ports or a
+    companion, a hub of the user's own, a ``-usbdevice`` that cannot be a ``-device``."""
+    board = False
+    own: list[tuple[str, dict[str, Any]]] = []
     for token in tokens:
         if token.name in ("usb", "usbdevice"):
-            on = True
+            board = True
             if token.name == "usbdevice" and token.value not in USBDEVICE_DRIVERS:
-                return False
+                return None
         elif token.name in ("machine", "M") and token.value is not None:
             usb = _opts(token).get("usb")
-            on = usb in ("on", "yes", "true") if usb is not None else on
+            board = usb in ("on", "yes", "true") if usb is not None else board
         elif token.name == "device" and token.value is not None:
-            driver = facts.driver(str(qemuopts.parse_json(token.value).get("driver", ""))
-                                  if qemuopts.is_json(token.value)
-                                  else _opts(token).get("driver") or "")
+            props = (qemuopts.parse_json(token.value) if qemuopts.is_json(token.value)
+                     else dict(_opts(token).pairs))
+            driver = facts.driver(str(props.get("driver", "")))
             category = facts.devices.get(driver, ("", ""))[1]
-            if driver == "usb-hub" or (category == "USB devices" and facts.is_pci(driver)):
-                return False
-    return on
+            if driver == "usb-hub":
+                return None
+            if category == "USB devices" and facts.is_pci(driver):
+                own.append((driver, props))
+    if board:
+        return None if own else UsbRoot(USB_BUS, layout.usb_ports)
+    if len(own) != 1:
+        return None
+    driver, props = own[0]
+    known = USB_CONTROLLERS.get(driver)
+    if known is None or any(k in props for k in ("p2", "p3", "num-ports", "masterbus",
+                                                 "firstport")):
+        return None
+    ports, hubs = known
+    ident = props.get("id")
+    return UsbRoot(f"{ident}.0" if ident else USB_BUS, tuple(range(1, ports + 1)), hubs)
 
 
 def _str(value: Any) -> str | None:
@@ -609,6 +627,6 @@ def build(tokens: list[Token], facts: BinaryFacts, layout: Layout) -> Guest:
         elif n:
             device.key = f"{device.key}#{n}"
     return Guest(name=guest_name(tokens) or "", machine=requested_machine(tokens),
-                 items=builder.items, devices=devices)
+                 items=builder.items, devices=devices, usb=builder.usb)
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from qemuwrap.allocator import Bus, Request, Retired, Spot, allocate
 from qemuwrap.errors import ConflictError
-from qemuwrap.machine import HUB_PORTS, USB_BUS, Layout
+from qemuwrap.machine import HUB_PORTS, Layout
 from qemuwrap.model import SCSI_UNITS, Device, Guest
 from qemuwrap.state import ISA_BUS, GuestState, Pin, port_spot, spot_port
 
@@ -63,7 +63,8 @@ def _requests(devices: list[tuple[int, Device]], root: str) -> list[Request]:
         elif d.space in ("ide", "scsi") and d.bus is not None and d.unit is not None:
             spot = (d.bus, d.unit, 0)
         elif d.space == "usb" and d.port is not None:
-            spot = port_spot(d.bus or USB_BUS, d.port)
+            assert d.bus is not None
+            spot = port_spot(d.bus, d.port)
         only_at = (d.only_at[0], d.only_at[1], 0) if d.only_at else None
         out.append(Request(d.key, spot=spot, bus=d.bus if spot is None else None, only_at=only_at))
     return out
@@ -81,8 +82,6 @@ class _Bridges:
         return max((p.chassis or 0 for p in self.pins), default=0) + 1
 
     def grow(self, bus: str, slot: int) -> Bus:
-        if bus.startswith(USB_BUS):
-            return self.hub(bus, slot)
         n = self.next_number()
         if bus == self.layout.root_bus and self.layout.bridge_chain[0] == "pcie-root-port":
             port = f"qwrp{n}"
@@ -152,7 +151,8 @@ def _buses(space: str, layout: Layout, bridges: _Bridges, guest: Guest) -> list[
         names = dict.fromkeys(bus for bus, _ in layout.ide_spots)
         return [Bus(n, tuple(u for b, u in layout.ide_spots if b == n)) for n in names]
     if space == "usb":
-        return [Bus(USB_BUS, layout.usb_ports, growable=True), *bridges.buses("usb")]
+        root = [Bus(guest.usb.bus, guest.usb.ports, growable=guest.usb.hubs)] if guest.usb else []
+        return [*root, *bridges.buses("usb")]
     if space == "scsi":
         names = dict.fromkeys(d.bus for d in guest.devices if d.space == "scsi" and d.bus)
         return [Bus(name, tuple(range(SCSI_UNITS))) for name in names]
@@ -177,6 +177,11 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     """Place every device: explicit addresses, then pinned ones, then never-used ones."""
     old_devices = list(old.devices) if old else []
     old_tombs = list(old.tombstones) if old else []
+    if guest.usb is not None:
+        # Pins on another USB controller's bus (the line changed controllers) are void.
+        root = guest.usb.bus
+        old_devices = [p for p in old_devices if pin_space(p) != "usb" or p.bus == root]
+        old_tombs = [p for p in old_tombs if pin_space(p) != "usb" or p.bus == root]
     bridges = _Bridges(layout, [p for p in old_devices if p.provides], now)
     pins = {p.key: p for p in old_devices if not p.provides}
     present = {d.key for d in guest.devices}
@@ -194,7 +199,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
                    if _in_space(p, space)}
         requests = [Request(p.key, spot=p.spot) for p in bridges.pins if _in_space(p, space)]
         requests += _requests(members, layout.root_bus)
-        grow = bridges.grow if space in ("pci", "usb") else None
+        grow = {"pci": bridges.grow, "usb": bridges.hub}.get(space)
         result = allocate(requests, _buses(space, layout, bridges, guest), pinned, retired, grow)
         reused |= result.reused
         for index, device in members:

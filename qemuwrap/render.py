@@ -87,13 +87,21 @@ def render(guest: Guest, plan: Plan) -> list[str]:
     """The argv (without the program name) for the real QEMU."""
     typed = [i for i, item in enumerate(guest.items)
              if isinstance(item, MachineOption) and item.opts.has("type")]
-    first_device = next((i for i, item in enumerate(guest.items)
-                         if isinstance(item, int) and item in plan.placements), len(guest.items))
+    placed = [(i, guest.devices[item]) for i, item in enumerate(guest.items)
+              if isinstance(item, int) and item in plan.placements]
+    usb = [i for i, device in placed if device.space == "usb"]
+    bridges_at = {
+        # PCI bridges before the first device, USB hubs before the first USB device
+        # (after the controller, when it is the user's own): their buses then exist.
+        "pci": placed[0][0] if placed else len(guest.items),
+        "usb": usb[0] if usb else len(guest.items),
+    }
     out: list[str] = []
-    bridges_at: int | None = None
+    at: dict[str, int] = {}
     for i, item in enumerate(guest.items):
-        if i == first_device:
-            bridges_at = len(out)
+        for kind, where in bridges_at.items():
+            if where == i:
+                at[kind] = len(out)
         if isinstance(item, MachineOption):
             out += machine_words(item, plan.machine, bool(typed) and i == typed[-1])
         elif isinstance(item, int):
@@ -104,8 +112,11 @@ def render(guest: Guest, plan: Plan) -> list[str]:
                 out += list(device.raw or ())
         else:
             out += list(item)
-    at = len(out) if bridges_at is None else bridges_at
-    out[at:at] = [word for pin in plan.bridges for word in bridge_words(pin)]
+    for kind in ("usb", "pci"):  # the later position first: the earlier one stays valid
+        words = [w for pin in plan.bridges if (pin.port is not None) == (kind == "usb")
+                 for w in bridge_words(pin)]
+        position = at.get(kind, len(out))
+        out[position:position] = words
     if not typed:
         out += ["-machine", plan.machine]
     return out

@@ -183,3 +183,18 @@ def test_check_and_pin_know_scsi_ids(ws: Workspace) -> None:
     shown = {d["key"]: d["address"] for d in ctl_json(ws, "show", "s")["devices"]}
     assert shown["disk:a.img"] == "scsi0.0 unit 4"
     assert ws.wrapped(args).by_driver("scsi-hd")[0]["scsi-id"].startswith("4")
+
+
+def test_check_and_pin_know_usb_ports_on_a_controller_of_ones_own(ws: Workspace) -> None:
+    args = ["-name", "u", "-M", "q35", "-device", "qemu-xhci,id=input",
+            "-device", "usb-tablet", "-device", "usb-kbd"]
+    with Running(ws, args) as running:
+        ok = ctl(ws, "check", "u", "--", *running.args)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ctl(ws, "pin", "u", "usb-tablet#0", "3").returncode == 0
+    clash = ctl(ws, "pin", "u", "usb-tablet#0", "input.0:2")
+    assert clash.returncode == 1 and "held by 'usb-kbd#0'" in clash.stderr
+    shown = {d["key"]: d["address"] for d in ctl_json(ws, "show", "u")["devices"]}
+    assert shown["usb-tablet#0"] == "input.0 port 3"
+    tablet = ws.wrapped(args).by_driver("usb-tablet")[0]
+    assert tablet["usbport"] == "3" and tablet["path"].endswith("/input.0")

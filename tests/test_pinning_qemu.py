@@ -81,6 +81,43 @@ def test_devices_never_move(ws: Workspace, base: list[str]) -> None:
     assert moved_in_plain, "the mutations should move something under plain QEMU"
 
 
+@pytest.mark.parametrize("machine,controller", [("pc", "qemu-xhci"),
+                                                ("q35", "qemu-xhci,id=input"),
+                                                ("pc", "pci-ohci")])
+def test_usb_devices_on_a_controller_of_ones_own_never_move(ws: Workspace, machine: str,
+                                                             controller: str) -> None:
+    name = ["-name", f"own-usb-{machine}", "-M", machine, "-device", controller]
+    usb = ["-device", "usb-tablet", "-device", "usb-kbd,id=kbd", "-device", "usb-mouse"]
+    first = ws.wrapped([*name, *usb])
+    changes = {
+        "added-in-front": ["-device", "usb-tablet,id=t2", *usb],
+        "kbd-removed": ["-device", "usb-tablet", "-device", "usb-mouse"],
+        "reordered": [*usb[4:], *usb[2:4], *usb[:2]],
+        "beyond-the-root-ports": [*usb, "-device", "usb-kbd,id=k3", "-device", "usb-tablet,id=t4"],
+    }
+    moved_in_plain = 0
+    for label, args in changes.items():
+        later = ws.wrapped([*name, *args])
+        assert_kept(first.identified(), later.identified())
+        for driver in ("usb-tablet", "usb-kbd", "usb-mouse"):
+            if later.by_driver(driver):
+                assert set(first.addr_of(driver)) <= set(later.addr_of(driver)), (label, driver)
+        plain = ws.plain([*name, *args])
+        moved_in_plain += any(set(first.addr_of(d)) - set(plain.addr_of(d))
+                              for d in ("usb-tablet", "usb-mouse") if plain.by_driver(d))
+    assert moved_in_plain, "the changes should move something under plain QEMU"
+
+
+def test_a_new_usb_controller_starts_its_ports_afresh(ws: Workspace) -> None:
+    """Ports pinned on a bus that is gone (the line changed controllers) do not follow."""
+    usb = ["-device", "usb-tablet", "-device", "usb-kbd", "-device", "usb-mouse"]
+    for controller in (["-usb"], ["-device", "qemu-xhci,id=input"], ["-usb"]):
+        args = ["-name", "switch", *controller, *usb]
+        wrapped, plain = ws.wrapped(args), ws.plain(args)
+        for driver in ("usb-tablet", "usb-kbd", "usb-mouse"):
+            assert wrapped.addr_of(driver) == plain.addr_of(driver), (controller, driver)
+
+
 def test_freed_slot_not_reused_while_fresh_ones_remain(ws: Workspace) -> None:
     name = ["-name", "tomb"]
     first = ws.wrapped([*name, "-drive", "file=a.img,if=virtio,format=raw",

@@ -32,6 +32,8 @@ LINES = {
                       "-nic", "user,model=virtio"],
     "usb-auto-hub": ["-usb", "-usbdevice", "tablet", "-device", "usb-kbd", "-device", "usb-mouse"],
     "q35-usb": ["-M", "q35", "-usb", "-device", "usb-tablet", "-device", "usb-kbd"],
+    "xhci-own-hub": ["-M", "q35", "-device", "qemu-xhci,id=input", "-device", "usb-kbd",
+                     "-device", "usb-tablet", "-device", "usb-mouse", "-device", "usb-kbd,id=k2"],
     "qxl-balloon-rng": ["-vga", "qxl", "-device", "virtio-balloon-pci", "-device",
                         "virtio-rng-pci"],
     "bridge-nodefaults": ["-nodefaults", "-device", "pci-bridge,id=br0,chassis_nr=1", "-device",
