@@ -20,8 +20,12 @@ def addr(slot: int, function: int) -> str:
     return f"0x{slot:x}" if function == 0 else f"0x{slot:x}.{function:x}"
 
 
-def bridge_words(pin: Pin) -> list[str]:
+def bridge_words(pin: Pin, as_json: bool = False) -> list[str]:
+    """``as_json`` for a hub among JSON devices: QEMU creates those after all others."""
     if pin.port is not None:
+        if as_json:
+            return ["-device", qemuopts.render_json({"driver": "usb-hub", "bus": pin.bus,
+                                                     "port": pin.port})]
         return ["-device", f"usb-hub,bus={pin.bus},port={pin.port}"]
     assert pin.slot is not None and pin.provides is not None
     pairs = [("driver", pin.driver), ("id", pin.provides)]
@@ -89,10 +93,11 @@ def render(guest: Guest, plan: Plan) -> list[str]:
              if isinstance(item, MachineOption) and item.opts.has("type")]
     placed = [(i, guest.devices[item]) for i, item in enumerate(guest.items)
               if isinstance(item, int) and item in plan.placements]
-    usb = [i for i, device in placed if device.space == "usb"]
+    usb = min(((i, d) for i, d in placed if d.space == "usb"), key=lambda p: p[1].order,
+              default=None)
     bridges_at = {
-        # PCI bridges before the first device, USB hubs before the first USB device
-        # (after the controller, when it is the user's own): their buses then exist.
+        # PCI bridges before the first device, USB hubs before the USB device QEMU creates
+        # first (after the controller, when it is the user's own): their buses then exist.
         "pci": placed[0][0] if placed else len(guest.items),
         "usb": usb[0] if usb else len(guest.items),
     }
@@ -113,8 +118,9 @@ def render(guest: Guest, plan: Plan) -> list[str]:
         else:
             out += list(item)
     for kind in ("usb", "pci"):  # the later position first: the earlier one stays valid
+        as_json = kind == "usb" and usb is not None and usb[1].json is not None
         words = [w for pin in plan.bridges if (pin.port is not None) == (kind == "usb")
-                 for w in bridge_words(pin)]
+                 for w in bridge_words(pin, as_json)]
         position = at.get(kind, len(out))
         out[position:position] = words
     if not typed:
