@@ -93,11 +93,12 @@ def render(guest: Guest, plan: Plan) -> list[str]:
              if isinstance(item, MachineOption) and item.opts.has("type")]
     placed = [(i, guest.devices[item]) for i, item in enumerate(guest.items)
               if isinstance(item, int) and item in plan.placements]
-    usb = min(((i, d) for i, d in placed if d.space == "usb"), key=lambda p: p[1].order,
-              default=None)
+    placed_usb = [(i, d) for i, d in placed if d.space == "usb"]
+    usb = next((p for p in placed_usb if p[1].json is None), next(iter(placed_usb), None))
     bridges_at = {
         # PCI bridges before the first device, USB hubs before the USB device QEMU creates
         # first (after the controller, when it is the user's own): their buses then exist.
+        # QEMU creates -device options in order, and the JSON ones after all others.
         "pci": placed[0][0] if placed else len(guest.items),
         "usb": usb[0] if usb else len(guest.items),
     }
