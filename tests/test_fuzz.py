@@ -14,9 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qemuwrap import model
-from qemuwrap.cmdline import tokenise
+from qemuwrap import qemuopts as opts_grammar
+from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.errors import QemuwrapError
 from qemuwrap.launch import FactsSource, plan_launch
+from qemuwrap.legacy import modernize
 from qemuwrap.machine import layout
 
 import guest
@@ -26,10 +28,12 @@ FACTS = FactsSource(guest.QEMU_PATH, None)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 values = st.one_of(st.sampled_from(["a.img", "a,,b.img", "x", "", "on", "0x5", "5.1", "3",
-                                    "virtio", "ide", "cdrom", "help", "52:54:00:12:34:56"]),
+                                    "virtio", "ide", "cdrom", "help", "52:54:00:12:34:56",
+                                    "usb-bus.0", "x.0", "4.1"]),
                    st.text(max_size=6))
 keys = st.sampled_from(["file", "if", "index", "media", "id", "addr", "bus", "unit", "mac",
-                        "macaddr", "model", "netdev", "drive", "port", "format", "type", "x"])
+                        "macaddr", "model", "netdev", "drive", "port", "format", "type", "x",
+                        "p2"])
 
 
 @st.composite
@@ -43,7 +47,8 @@ def qemuopts(draw: st.DrawFn, first: st.SearchStrategy[str] | None = None) -> st
 
 drivers = st.sampled_from(["e1000", "virtio-net-pci", "virtio-blk-pci", "ide-hd", "ide-cd",
                            "usb-tablet", "usb-kbd", "virtio-rng-pci", "pci-bridge", "VGA",
-                           "qxl-vga", "virtio-balloon", "piix3-usb-uhci", "nonexistent"])
+                           "qxl-vga", "virtio-balloon", "piix3-usb-uhci", "qemu-xhci",
+                           "usb-ehci", "usb-mouse", "usb-hub", "nonexistent"])
 
 
 @st.composite
@@ -93,6 +98,25 @@ def test_any_command_line_is_rewritten_soundly_or_refused(options: list[tuple[st
     expected = {(p.driver, p.spot) for p in launch.plan.state.devices
                 if p.port is None and p.bus != "isa"}
     assert expected <= set(actual), "a placed device is missing from what QEMU gets"
+    root = model.usb_root(modernize(tokenise(argv), FACTS()), FACTS(), board)
+    usb = [port for t in tokenise(launch.argv)
+           if (port := usb_port(t, root.bus if root else "")) is not None]
+    placed = {(p.driver, p.bus, p.port) for p in launch.plan.state.devices if p.port}
+    assert placed <= set(usb), "a placed USB device (or hub) is missing from what QEMU gets"
+    for _, bus, port in placed:
+        assert sum(1 for _, b, p in usb if (b, p) == (bus, port)) == 1, "two on one USB port"
+
+
+def usb_port(token: Token, default_bus: str) -> tuple[str, str, str] | None:
+    """(driver, bus, port) of a ``-device`` that names a USB port (QEMU's bus if it
+    names none)."""
+    if token.name != "device" or token.value is None:
+        return None
+    props = (opts_grammar.parse_json(token.value) if opts_grammar.is_json(token.value)
+             else dict(opts_grammar.parse(token.value, "driver").pairs))
+    if props.get("port") is None:
+        return None
+    return str(props.get("driver")), str(props.get("bus", default_bus)), str(props["port"])
 
 
 
