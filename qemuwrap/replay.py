@@ -43,14 +43,18 @@ def _identity(path: str) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _code() -> list[tuple[str, int, int]]:
-    """The identity of qemuwrap's own modules: after an upgrade or an edit, plan anew."""
+def _code() -> list[tuple[str, int, int]] | None:
+    """The identity of qemuwrap's own modules: after an upgrade or an edit, plan anew.
+    None where they cannot be listed (never replayed then)."""
     found = []
-    with os.scandir(os.path.dirname(__file__)) as entries:
-        for entry in entries:
-            if entry.name.endswith(".py"):
-                st = entry.stat()
-                found.append((entry.name, st.st_size, st.st_mtime_ns))
+    try:
+        with os.scandir(os.path.dirname(__file__)) as entries:
+            for entry in entries:
+                if entry.name.endswith(".py"):
+                    st = entry.stat()
+                    found.append((entry.name, st.st_size, st.st_mtime_ns))
+    except OSError:
+        return None
     return sorted(found)
 
 
@@ -133,7 +137,7 @@ def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
     if (_identity(record["state"]) != record["state_id"] or record["state_id"] is None
             or _identity(record["binary"]) != record["binary_id"]
             or _identity(paths.config_file()) != record["config_id"]
-            or record.get("code") != _code()):
+            or record.get("code") is None or record.get("code") != _code()):
         return None
     return record["binary"], list(record["argv"]), record["state"], path
 
