@@ -134,12 +134,15 @@ def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
         return None
     if not isinstance(record, dict) or record.get("key") != key:
         return None
-    if (_identity(record["state"]) != record["state_id"] or record["state_id"] is None
-            or _identity(record["binary"]) != record["binary_id"]
-            or _identity(paths.config_file()) != record["config_id"]
-            or record.get("code") is None or record.get("code") != _code()):
+    try:
+        if (_identity(record["state"]) != record["state_id"] or record["state_id"] is None
+                or _identity(record["binary"]) != record["binary_id"]
+                or _identity(paths.config_file()) != record["config_id"]
+                or record.get("code") is None or record.get("code") != _code()):
+            return None
+        return str(record["binary"]), [str(a) for a in record["argv"]], record["state"], path
+    except (KeyError, TypeError, ValueError):
         return None
-    return record["binary"], list(record["argv"]), record["state"], path
 
 
 def run(argv: list[str]) -> None:
