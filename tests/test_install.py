@@ -91,6 +91,10 @@ def test_pipx_install(ws: Workspace, tmp_path: Path) -> None:
     done = subprocess.run([str(tools / "bin" / "pipx"), "install", str(ROOT)], env=env,
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
-    version = subprocess.run([str(tmp_path / "bin" / "qemuwrap"), "-version"], env=env,
+    command = tmp_path / "bin" / "qemuwrap"
+    version = subprocess.run([str(command), "-version"], env=env,
                              capture_output=True, text=True, check=False)
     assert version.returncode == 0 and "QEMU emulator version" in version.stdout
+    assert command.is_symlink(), "pipx links the command into its bin directory"
+    assert "(replayed)" not in launch(ws, [str(command)])
+    assert "exec (replayed)" in launch(ws, [str(command)])
