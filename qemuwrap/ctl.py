@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from qemuwrap import model, replay, state
+from qemuwrap import model, pinning, replay, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, StateError, UsageError
@@ -297,11 +297,17 @@ def cmd_pin(args: argparse.Namespace) -> int:
         root = "pcie.0" if "q35" in guest.machine else "pci.0"
         usb_bus = current.bus if current.port is not None else None
         moved = replace(current, **parse_address(args.address, root, usb_bus))
+        own = f"{pinning.VACATED}{key}@"
         for other in (*guest.devices, *guest.tombstones):
-            if other.key != key and other.spot == moved.spot:
+            if other.key != key and not other.key.startswith(own) and other.spot == moved.spot:
                 raise ConflictError(f"{moved.describe()} is held by {other.key!r}")
+        tombstones = [t for t in guest.tombstones
+                      if not (t.key.startswith(own) and t.spot == moved.spot)]
+        if moved.spot != current.spot:
+            tombstones.append(pinning.vacated(current))
         out.append(replace(guest, devices=tuple(moved if p.key == key else p
-                                                for p in guest.devices)))
+                                                for p in guest.devices),
+                           tombstones=tuple(sorted(tombstones, key=lambda p: p.key))))
     print(f"pinned {key!r} to {moved.describe()}", file=sys.stderr)
     return 0
 

@@ -21,6 +21,8 @@ from qemuwrap.model import SCSI_UNITS, Device, Guest
 from qemuwrap.state import ISA_BUS, GuestState, Pin, port_spot, spot_port
 
 MAC_BASE = "52:54:00:12:34:"
+VACATED = "moved:"
+"""Key prefix of a tombstone for the spot a moved device left (``vacated``)."""
 BRIDGE_SLOTS = {
     "pci-bridge": tuple(range(32)),
     "pcie-pci-bridge": tuple(range(32)),
@@ -131,6 +133,21 @@ def _macs(guest: Guest, keep: dict[str, str], used: set[str]) -> dict[int, str]:
     return out
 
 
+def vacated(pin: Pin) -> Pin:
+    """The tombstone a device leaves where it was when it is moved (by an explicit address
+    or by hand): the spot is freed like a removed device's (promise 3)."""
+    return replace(pin, key=f"{VACATED}{pin.key}@{pin.describe()}", mac=None)
+
+
+def _with_vacated(tombstones: list[Pin], pins: dict[str, Pin], placed: list[Pin]) -> list[Pin]:
+    """Tombstones for the spots moved devices left; none where a device now is."""
+    occupied = {p.spot for p in placed}
+    moved = [vacated(old) for p in placed
+             if (old := pins.get(p.key)) is not None and old.spot != p.spot]
+    kept = [t for t in tombstones if not (t.key.startswith(VACATED) and t.spot in occupied)]
+    return list({t.key: t for t in [*kept, *moved]}.values())
+
+
 def _in_space(pin: Pin, space: str) -> bool:
     return pin_space(pin) == space
 
@@ -227,6 +244,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     placed_keys = {p.key for p in new_pins}
     gone |= {k: p for k, p in pins.items() if k not in placed_keys}
     tombstones = [p for k, p in gone.items() if k not in placed_keys and k not in reused]
+    tombstones = _with_vacated(tombstones, pins, new_pins)
     new_pins.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0, p.port or ""))
     state = GuestState(
         name=guest.name, machine=machine, devices=(*bridges.pins, *new_pins),

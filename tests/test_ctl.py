@@ -198,3 +198,17 @@ def test_check_and_pin_know_usb_ports_on_a_controller_of_ones_own(ws: Workspace)
     assert shown["usb-tablet#0"] == "input.0 port 3"
     tablet = ws.wrapped(args).by_driver("usb-tablet")[0]
     assert tablet["usbport"] == "3" and tablet["path"].endswith("/input.0")
+
+
+def test_pin_leaves_a_tombstone_where_the_device_was(ws: Workspace) -> None:
+    ws.wrapped(BASE)
+    was = {d["key"]: d["address"] for d in ctl_json(ws, "show", "g")["devices"]}["disk:a.img"]
+    assert ctl(ws, "pin", "g", "disk:a.img", "0x9").returncode == 0
+    tombs = {d["key"]: d["address"] for d in ctl_json(ws, "show", "g")["tombstones"]}
+    assert tombs == {f"moved:disk:a.img@{was}": was}
+    added = ws.wrapped([*BASE, "-device", "virtio-rng-pci"]).by_driver("virtio-rng-pci")
+    assert f"pci.0 {added[0]['addr']}" != was, "the freed slot waits"
+    back = was.split()[1].split(".")[0]
+    assert ctl(ws, "pin", "g", "disk:a.img", f"0x{back}").returncode == 0, "going back is allowed"
+    tombs = {d["key"] for d in ctl_json(ws, "show", "g")["tombstones"]}
+    assert tombs == {"moved:disk:a.img@pci.0 09.0"}

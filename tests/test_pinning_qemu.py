@@ -138,6 +138,23 @@ def test_freed_slot_not_reused_while_fresh_ones_remain(ws: Workspace) -> None:
     assert third.identified()["disk:a.img"] == freed, "a returning disk gets its slot back"
 
 
+def test_a_slot_left_by_an_explicit_move_waits_like_a_freed_one(ws: Workspace) -> None:
+    """Promise 3 for moves: a NIC moved by addr= frees its slot, and a new NIC must not get
+    it (it would inherit the old one's guest-side name and IP) while never-used ones remain."""
+    name = ["-name", "mover", "-drive", "file=a.img,if=virtio,format=raw"]
+    nic = ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0,mac=52:54:00:00:00:01"]
+    first = ws.wrapped([*name, *nic])
+    old = first.identified()["mac:52:54:00:00:00:01"][5]
+    moved = ws.wrapped([*name, *nic[:3], nic[3] + ",addr=0x9"])
+    assert moved.identified()["mac:52:54:00:00:00:01"][5] == "09.0"
+    assert f"pci.0 {old}" in (ws.state / "mover.toml").read_text(), "a tombstone names the spot"
+    other = ["-netdev", "user,id=n1", "-device", "e1000,netdev=n1,mac=52:54:00:00:00:02"]
+    later = ws.wrapped([*name, *nic[:3], nic[3] + ",addr=0x9", *other])
+    assert later.identified()["mac:52:54:00:00:00:02"][5] != old
+    back = ws.wrapped([*name, *nic[:3], nic[3] + f",addr=0x{old.split('.')[0]}", *other])
+    assert back.identified()["mac:52:54:00:00:00:01"][5] == old, "it may go back, explicitly"
+
+
 @pytest.mark.parametrize("machine", ["pc", "q35"])
 def test_full_root_bus_grows_a_pinned_bridge(ws: Workspace, machine: str) -> None:
     name = ["-name", f"many-{machine}", "-M", machine]
