@@ -17,7 +17,7 @@ from qemuwrap import facts as qemu_facts
 from qemuwrap import model, replay, state
 from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.config import GUARD, Config, find_qemu, load_config, state_dir
-from qemuwrap.errors import ConflictError, QemuwrapError
+from qemuwrap.errors import ConflictError, QemuwrapError, StateError
 from qemuwrap.facts import BinaryFacts
 from qemuwrap.legacy import modernize
 from qemuwrap.machine import layout, resolve
@@ -117,6 +117,7 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
         incoming = any(t.name == "incoming" for t in tokens)
         if launch.plan is not None and not incoming and record(path, name, old,
                                                                 launch.plan.state):
+            link_pid_file(tokens, path)
             replay.store(str(directory), argv, str(path), binary, out)
     return binary, out
 
@@ -128,6 +129,22 @@ def daemon_pid_file(tokens: list[Token], path: Path) -> list[str]:
     if "daemonize" in names and "pidfile" not in names:
         return ["-pidfile", str(state.pid_file(path))]
     return []
+
+
+def link_pid_file(tokens: list[Token], path: Path) -> None:
+    """``NAME.toml.pid`` fitted to this launch: for a ``-daemonize``d guest with a
+    ``-pidfile`` of its own, a symlink to that file, whose lock QEMU's daemon holds;
+    otherwise never a symlink, which QEMU writing our own pid file would follow."""
+    link = state.pid_file(path)
+    own = next((t.value for t in reversed(tokens) if t.name == "pidfile" and t.value), None)
+    linked = own is not None and any(t.name == "daemonize" for t in tokens)
+    try:
+        if os.path.islink(link) or (linked and os.path.lexists(link)):
+            os.unlink(link)
+        if linked and own is not None:
+            os.symlink(os.path.abspath(own), link)
+    except OSError as exc:
+        raise StateError(f"cannot link {link} to the guest's pid file: {exc.strerror}") from None
 
 
 def record(path: Path, name: str, old: state.GuestState | None,

@@ -292,9 +292,9 @@ def _open_lock(path: Path, suffix: str) -> int:
 
 
 def pid_file(path: Path) -> Path:
-    """``NAME.toml.pid``: given to a ``-daemonize``d QEMU as its ``-pidfile``, which QEMU's
-    daemon keeps locked while it runs. The run lock cannot follow it there: record locks
-    do not pass to a forked child."""
+    """``NAME.toml.pid``: given to a ``-daemonize``d QEMU as its ``-pidfile`` (or a symlink
+    to the one the command line names), which QEMU's daemon keeps locked while it runs.
+    The run lock cannot follow it there: record locks do not pass to a forked child."""
     return path.with_name(path.name + ".pid")
 
 

@@ -141,15 +141,19 @@ def test_running_guest_is_not_changed_and_incoming_never_writes(ws: Workspace) -
         proc.wait()
 
 
-def test_a_daemonized_guest_is_seen_running_until_it_exits(ws: Workspace) -> None:
+@pytest.mark.parametrize("own_pidfile", [False, True], ids=["pidfile-added", "own-pidfile"])
+def test_a_daemonized_guest_is_seen_running_until_it_exits(ws: Workspace,
+                                                           own_pidfile: bool) -> None:
     """-daemonize: QEMU's daemon is a child, which record locks do not reach; qemuwrap gives
-    it a pid file, which the daemon keeps locked, and counts that lock as the guest's."""
+    it a pid file (or links to the one the line names), which the daemon keeps locked, and
+    counts that lock as the guest's."""
     args = ["-name", "dmn", "-drive", "file=a.img,if=virtio,format=raw", "-S", "-display",
-            "none", "-daemonize"]
+            "none", "-daemonize", *(["-pidfile", "vm.pid"] if own_pidfile else [])]
     started = subprocess.run([*WRAPPER, *args], env=ws.env(), cwd=ws.root, capture_output=True,
                              text=True, timeout=60)
     assert started.returncode == 0, started.stderr
-    pid_file = ws.state / "dmn.toml.pid"
+    pid_file = ws.root / "vm.pid" if own_pidfile else ws.state / "dmn.toml.pid"
+    assert (ws.state / "dmn.toml.pid").is_symlink() == own_pidfile
     pid = int(pid_file.read_text())
     try:
         assert state.run_lock_holder(ws.state / "dmn.toml") == pid
@@ -170,6 +174,7 @@ def test_a_daemonized_guest_is_seen_running_until_it_exits(ws: Workspace) -> Non
                            text=True, timeout=60,
                            input='{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n')
     assert again.returncode == 0, again.stderr
+    assert not (ws.state / "dmn.toml.pid").is_symlink(), "no link QEMU could write through"
 
 
 def test_explicit_address_colliding_with_a_pin_is_refused(ws: Workspace,

@@ -101,8 +101,8 @@ The guest's lock for reading and writing its state.
 Locked by the guest's QEMU while it runs.
 .TP
 .I STATE_DIR/NAME.toml.pid
-The -pidfile of a -daemonize'd guest that names none; QEMU's daemon keeps it
-locked while it runs.
+The -pidfile of a -daemonize'd guest (a symlink to the one its command line
+names, if it names one); QEMU's daemon keeps it locked while it runs.
 .TP
 .I STATE_DIR/NAME.toml.bak
 The last good state.
