@@ -124,9 +124,10 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
 
 def daemon_pid_file(tokens: list[Token], path: Path) -> list[str]:
     """``-pidfile NAME.toml.pid`` for a ``-daemonize``d guest without one of its own: QEMU's
-    daemon holds that file's lock, so the guest is still seen running (``state.pid_file``)."""
+    daemon holds that file's lock, so the guest is still seen running (``state.pid_file``).
+    Not for a migration target (``-incoming``): its source may hold that lock still."""
     names = {t.name for t in tokens}
-    if "daemonize" in names and "pidfile" not in names:
+    if "daemonize" in names and not names & {"pidfile", "incoming"}:
         return ["-pidfile", str(state.pid_file(path))]
     return []
 

@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from qemuwrap import state
@@ -157,6 +158,12 @@ def test_a_daemonized_guest_is_seen_running_until_it_exits(ws: Workspace,
     pid = int(pid_file.read_text())
     try:
         assert state.run_lock_holder(ws.state / "dmn.toml") == pid
+        if not own_pidfile:
+            target = subprocess.run([*WRAPPER, *args, "-incoming", "defer"], env=ws.env(),
+                                    cwd=ws.root, capture_output=True, text=True, timeout=60)
+            assert target.returncode == 0, target.stderr
+            os.kill(next(p.pid for p in psutil.process_iter(["cmdline"])
+                         if "defer" in (p.info["cmdline"] or [])), signal.SIGTERM)
         changed = subprocess.run([*WRAPPER, *args, "-hdb", "b.img"], env=ws.env(),
                                  cwd=ws.root, capture_output=True, text=True, timeout=60)
         assert changed.returncode == 1 and f"is running (PID {pid})" in changed.stderr
