@@ -301,10 +301,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
         for other in (*guest.devices, *guest.tombstones):
             if other.key != key and not other.key.startswith(own) and other.spot == moved.spot:
                 raise ConflictError(f"{moved.describe()} is held by {other.key!r}")
-        tombstones = [t for t in guest.tombstones
-                      if not (t.key.startswith(own) and t.spot == moved.spot)]
-        if moved.spot != current.spot:
-            tombstones.append(pinning.vacated(current))
+        tombstones = pinning.with_vacated(list(guest.tombstones), {key: current}, [moved])
         out.append(replace(guest, devices=tuple(moved if p.key == key else p
                                                 for p in guest.devices),
                            tombstones=tuple(sorted(tombstones, key=lambda p: p.key))))

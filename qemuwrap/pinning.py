@@ -139,8 +139,9 @@ def vacated(pin: Pin) -> Pin:
     return replace(pin, key=f"{VACATED}{pin.key}@{pin.describe()}", mac=None)
 
 
-def _with_vacated(tombstones: list[Pin], pins: dict[str, Pin], placed: list[Pin]) -> list[Pin]:
-    """Tombstones for the spots moved devices left; none where a device now is."""
+def with_vacated(tombstones: list[Pin], pins: dict[str, Pin], placed: list[Pin]) -> list[Pin]:
+    """Tombstones for the spots moved devices left (``pins``: where they were, ``placed``:
+    where they are); none left where a device now is."""
     occupied = {p.spot for p in placed}
     moved = [vacated(old) for p in placed
              if (old := pins.get(p.key)) is not None and old.spot != p.spot]
@@ -244,7 +245,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     placed_keys = {p.key for p in new_pins}
     gone |= {k: p for k, p in pins.items() if k not in placed_keys}
     tombstones = [p for k, p in gone.items() if k not in placed_keys and k not in reused]
-    tombstones = _with_vacated(tombstones, pins, new_pins)
+    tombstones = with_vacated(tombstones, pins, new_pins)
     new_pins.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0, p.port or ""))
     state = GuestState(
         name=guest.name, machine=machine, devices=(*bridges.pins, *new_pins),
