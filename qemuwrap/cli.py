@@ -7,11 +7,13 @@ import sys
 from qemuwrap.errors import QemuwrapError
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, replay_first: bool = True) -> int:
+    """``replay_first=False`` where the caller has tried the replay already (bin/qemuwrap)."""
     args = list(sys.argv if argv is None else argv)
-    from qemuwrap import replay
+    if replay_first:
+        from qemuwrap import replay
 
-    replay.run(args)
+        replay.run(args)
     from qemuwrap.launch import run
 
     try:
