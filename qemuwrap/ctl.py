@@ -171,7 +171,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             again = datetime.fromtimestamp(replayed[str(path)], UTC).replace(microsecond=0)
             last = max(last, again) if last else again
         rows.append({"name": guest.name, "machine": guest.machine,
-                     "devices": len([p for p in guest.devices if not p.provides]),
+                     "devices": len([p for p in guest.devices if not p.added]),
                      "last_launch": last.isoformat() if last else None,
                      "running_pid": running_pid(guest.name), "file": str(path)})
     if args.json:

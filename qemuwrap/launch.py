@@ -26,6 +26,9 @@ from qemuwrap.readconfig import expand_all
 from qemuwrap.render import render
 
 ACCEL_OPTIONS = frozenset({"accel", "enable-kvm", "no-kvm"})
+KVM_NAMES = frozenset({"qemu-kvm", "kvm"})
+"""Names under which distributions shipped QEMU with KVM on by default (``kvm`` is Debian's
+old one): called so, qemuwrap adds ``-accel kvm`` unless the command line chooses."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     binary = find_qemu(config, self_paths)
     args = list(argv[1:])
     tokens = expand_all(tokenise(args))
-    if (os.path.basename(argv[0]) == "qemu-kvm"
+    if (os.path.basename(argv[0]) in KVM_NAMES
             and os.path.basename(binary).startswith("qemu-system-")
             and not model.is_query(tokens) and not chooses_accel(tokens)):
         args += ["-accel", "kvm"]

@@ -29,19 +29,40 @@ def _device(*pairs: tuple[str, str]) -> Token:
     return option("device", qemuopts.render(Opts(pairs), "driver"))
 
 
-SOUNDHW = {"ac97": ["AC97"], "es1370": ["ES1370"], "sb16": ["sb16"],
+SOUNDHW = {"ac97": ["AC97"], "es1370": ["ES1370"], "sb16": ["sb16"], "gus": ["gus"],
+           "adlib": ["adlib"], "cs4231a": ["cs4231a"], "pcspk": [],
            "hda": ["intel-hda", "hda-duplex"], "all": ["sb16", "ES1370", "AC97",
                                                        "intel-hda", "hda-duplex"]}
+"""Each old card and the devices that replace it. The PC speaker (``pcspk``) is always on
+the board; -soundhw only connected it to the host's sound, see ``_speaker``."""
 
 
-def _soundhw(token: Token) -> list[Token]:
+def _soundhw(token: Token, audiodev: str | None) -> list[Token]:
     out = []
     for card in (token.value or "").split(","):
         if card not in SOUNDHW:
             raise UsageError(f"-soundhw {card}: no modern equivalent known "
                              f"(known: {', '.join(SOUNDHW)})")
         out += [_device(("driver", d)) for d in SOUNDHW[card]]
+        if card == "pcspk" and audiodev is not None:
+            out.append(option("machine", f"pcspk-audiodev={qemuopts.escape(audiodev)}"))
     return out
+
+
+def _first_audiodev(tokens: list[Token]) -> str | None:
+    """The id of the line's first ``-audiodev``: the backend that every card naming none
+    uses once any ``-audiodev`` exists (QEMU 7.2), so the speaker joins it.
+
+    Without one the speaker stays unconnected: giving it an ``-audiodev`` of its own
+    would move every other card of the line onto that backend, away from the default
+    one they have now. The guest sees the same board either way."""
+    for token in tokens:
+        if token.name == "audiodev" and token.value:
+            props = (qemuopts.parse_json(token.value) if qemuopts.is_json(token.value)
+                     else dict(qemuopts.parse(token.value, "driver").pairs))
+            if props.get("id"):
+                return str(props["id"])
+    return None
 
 
 def _balloon(token: Token) -> list[Token]:
@@ -85,7 +106,6 @@ def _fixed(*tokens: Token) -> Callable[[Token], list[Token]]:
 
 
 REWRITES: dict[str, tuple[str, str, Callable[[Token], list[Token]]]] = {
-    "soundhw": ("7.1", "-device AC97|ES1370|sb16|intel-hda + hda-duplex", _soundhw),
     "balloon": ("3.1", "-device virtio-balloon-pci", _balloon),
     "watchdog": ("7.2", "-device i6300esb|ib700 (-watchdog-action kept)", _watchdog),
     "no-kvm": ("5.2", "-accel tcg", _fixed(option("accel", "tcg"))),
@@ -225,7 +245,9 @@ def modernize(tokens: list[Token], facts: BinaryFacts) -> list[Token]:
     hdachs: str | None = None
     for token in tokens:
         name = token.name or ""
-        if name in REWRITES and gone(name):
+        if name == "soundhw" and gone(name):
+            out += _soundhw(token, _first_audiodev(tokens))
+        elif name in REWRITES and gone(name):
             out += REWRITES[name][2](token)
         elif name in SLIRP and gone(name):
             value = token.value or ""

@@ -93,6 +93,18 @@ class Device:
     option, with its MAC made explicit."""
 
     @property
+    def user_id(self) -> str | None:
+        """The ``id=`` the command line gives the device (for a bridge: its bus's name)."""
+        ident = self.props.get("id") if self.json is None else self.json.get("id")
+        return None if ident is None else str(ident)
+
+    def own_option(self) -> str:
+        """The device's ``-device`` argument without what qemuwrap sets (bus, addr, ...)."""
+        if self.json is not None:
+            return qemuopts.render_json(self.json)
+        return qemuopts.render(Opts((("driver", self.driver), *self.props.pairs)), "driver")
+
+    @property
     def explicit(self) -> bool:
         placed = {"pci": self.slot is not None, "usb": self.port is not None, "isa": True,
                   "ide": self.bus is not None and self.unit is not None,

@@ -32,6 +32,8 @@ BRIDGE_SLOTS = {
     "xio3130-downstream": (0,),
 }
 """Buses that bridges provide, by bridge driver: the slots a device may take there."""
+NUMBERED = frozenset({*BRIDGE_SLOTS, "x3130-upstream"})
+"""Devices whose bus the firmware numbers, in the order it finds them."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,12 @@ class Plan:
     CD-ROM when its spot is taken) or, on a bus qemuwrap does not know, left as given."""
     left_out: set[int]
     bridges: list[Pin]
+    """Recorded bridges and hubs that are not on the command line but go to QEMU, parents
+    first: qemuwrap's with a device behind them, and those kept for the bus numbers."""
     state: GuestState
     new_keys: list[str] = field(default_factory=list)
+    hidden: frozenset[str] = frozenset()
+    """Keys of recorded bridges and hubs that this launch leaves out (nothing needs them)."""
 
 
 def _requests(devices: list[tuple[int, Device]], root: str) -> list[Request]:
@@ -149,6 +155,61 @@ def with_vacated(tombstones: list[Pin], pins: dict[str, Pin], placed: list[Pin])
     return list({t.key: t for t in [*kept, *moved]}.values())
 
 
+def scan_order(bridges: list[Pin]) -> list[Pin]:
+    """PCI bridges in the order the firmware numbers their buses: depth first, each bus
+    in slot.function order (SeaBIOS and OVMF both scan so)."""
+    on_bus: dict[str, list[Pin]] = {}
+    for p in bridges:
+        on_bus.setdefault(p.bus, []).append(p)
+    provided = {p.provides for p in bridges}
+    order: list[Pin] = []
+    seen: set[str] = set()
+
+    def walk(bus: str) -> None:
+        seen.add(bus)
+        for p in sorted(on_bus.get(bus, []), key=lambda p: (p.slot or 0, p.function or 0)):
+            order.append(p)
+            if p.provides and p.provides not in seen:
+                walk(p.provides)
+
+    for bus in sorted(b for b in on_bus if b not in provided):
+        walk(bus)
+    return order
+
+
+def shown_bridges(recorded: list[Pin], present: list[Pin], occupied: set[str]) -> list[Pin]:
+    """Which ``recorded`` bridges and hubs (not on the command line) go to QEMU.
+
+    One is shown while a device or a shown bridge sits behind it (``occupied``: the
+    buses devices sit on; ``present``: the command line's own bridges). A PCI bridge
+    with nothing behind it is still shown while a bridge after it in the firmware's
+    scan order is: the firmware numbers the buses behind bridges in the order it
+    finds them, so taking one away renumbers every bus after it (``enp2s0`` becomes
+    ``enp1s0``) although no slot changed. Parents come first in the result.
+    """
+    shown = {p.key for p in present}
+    busy = set(occupied) | {p.spot[0] for p in present}
+    grew = True
+    while grew:
+        grew = False
+        for p in recorded:
+            if p.key not in shown and p.provides in busy:
+                shown.add(p.key)
+                busy.add(p.spot[0])
+                grew = True
+    pci = [p for p in [*recorded, *present] if p.slot is not None]
+    later = False
+    for p in reversed(scan_order(pci)):
+        if p.key in shown:
+            later = True
+        elif later:
+            shown.add(p.key)
+    order = {p.key: i for i, p in enumerate(scan_order(pci))}
+    kept = [p for p in recorded if p.key in shown]
+    return sorted(kept, key=lambda p: (p.port is not None, order.get(p.key, 0),
+                                       (p.port or "").count(".")))
+
+
 def _in_space(pin: Pin, space: str) -> bool:
     return pin_space(pin) == space
 
@@ -174,10 +235,9 @@ def _buses(space: str, layout: Layout, bridges: _Bridges, guest: Guest) -> list[
     if space == "scsi":
         names = dict.fromkeys(d.bus for d in guest.devices if d.space == "scsi" and d.bus)
         return [Bus(name, tuple(range(SCSI_UNITS))) for name in names]
-    user = [(d.driver, d.props.get("id") or (d.json or {}).get("id")) for d in guest.devices]
     return [Bus(layout.root_bus, layout.root_slots, growable=True), *bridges.buses("pci"),
-            *(Bus(str(ident), BRIDGE_SLOTS[driver]) for driver, ident in user
-              if driver in BRIDGE_SLOTS and ident)]
+            *(Bus(d.user_id, BRIDGE_SLOTS[d.driver]) for d in guest.devices
+              if d.driver in BRIDGE_SLOTS and d.user_id)]
 
 
 def _placement(space: str, spot: Spot) -> Placement:
@@ -200,10 +260,13 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
         root = guest.usb.bus
         old_devices = [p for p in old_devices if pin_space(p) != "usb" or p.bus == root]
         old_tombs = [p for p in old_tombs if pin_space(p) != "usb" or p.bus == root]
-    bridges = _Bridges(layout, [p for p in old_devices if p.provides], now)
-    pins = {p.key: p for p in old_devices if not p.provides}
+    bridges = _Bridges(layout, [p for p in old_devices if p.added], now)
+    pins = {p.key: p for p in old_devices if not p.added}
     present = {d.key for d in guest.devices}
-    gone = {p.key: p for p in old_tombs} | {k: p for k, p in pins.items() if k not in present}
+    # The user's bridges that left the command line keep their place (shown_bridges).
+    kept = [p for k, p in pins.items() if p.options is not None and k not in present]
+    gone = {p.key: p for p in old_tombs} | {k: p for k, p in pins.items()
+                                           if k not in present and p.options is None}
 
     placements: dict[int, Placement] = {}
     reused: set[str] = set()
@@ -215,7 +278,8 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
         pinned = {k: p.spot for k, p in pins.items() if k in present and _in_space(p, space)}
         retired = {k: Retired(p.spot, p.last_seen or now) for k, p in gone.items()
                    if _in_space(p, space)}
-        requests = [Request(p.key, spot=p.spot) for p in bridges.pins if _in_space(p, space)]
+        requests = [Request(p.key, spot=p.spot) for p in [*bridges.pins, *kept]
+                    if _in_space(p, space)]
         requests += _requests(members, layout.root_bus)
         grow = {"pci": bridges.grow, "usb": bridges.hub}.get(space)
         result = allocate(requests, _buses(space, layout, bridges, guest), pinned, retired, grow)
@@ -229,7 +293,8 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
             placements[index] = Placement(ISA_BUS)
     left_out = {i for i, d in enumerate(guest.devices) if d.only_at and i not in placements}
     used_macs = {p.mac.lower() for p in [*old_devices, *old_tombs] if p.mac}
-    keep_macs = {k: p.mac for k, p in pins.items() if p.mac}
+    # A NIC that comes back gets its own MAC again, like its address (its tombstone's).
+    keep_macs = {k: p.mac for k, p in [*gone.items(), *pins.items()] if p.mac}
     for index, mac in _macs(guest, keep_macs, used_macs).items():
         if index in placements:
             placements[index] = replace(placements[index], mac=mac)
@@ -238,21 +303,25 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     for index, device in enumerate(guest.devices):
         if index in placements:
             where = placements[index]
+            bridge = device.driver in NUMBERED and device.user_id is not None
             new_pins.append(Pin(
                 key=device.key, driver=device.driver, bus=where.bus, slot=where.slot,
                 function=where.function if where.slot is not None else None, unit=where.unit,
-                port=where.port, mac=where.mac, last_seen=now))
+                port=where.port, mac=where.mac, provides=device.user_id if bridge else None,
+                options=device.own_option() if bridge else None, last_seen=now))
     placed_keys = {p.key for p in new_pins}
     gone |= {k: p for k, p in pins.items() if k not in placed_keys}
     tombstones = [p for k, p in gone.items() if k not in placed_keys and k not in reused]
     tombstones = with_vacated(tombstones, pins, new_pins)
     new_pins.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0, p.port or ""))
     state = GuestState(
-        name=guest.name, machine=machine, devices=(*bridges.pins, *new_pins),
+        name=guest.name, machine=machine, devices=(*bridges.pins, *kept, *new_pins),
         tombstones=tuple(sorted(tombstones, key=lambda p: p.key)),
         created=old.created if old and old.created else now, last_launch=now,
         extra=old.extra if old else {})
-    usb = any(d.space == "usb" for d in guest.devices)
-    active = [p for p in bridges.pins if p.driver != "usb-hub" or usb]
+    recorded = [*bridges.pins, *kept]
+    shown = shown_bridges(recorded, [p for p in new_pins if p.provides],
+                          {p.spot[0] for p in new_pins})
+    hidden = frozenset(p.key for p in recorded) - {p.key for p in shown}
     new_keys = [p.key for p in new_pins if p.key not in pins]
-    return Plan(machine, placements, left_out, active, state, new_keys)
+    return Plan(machine, placements, left_out, shown, state, new_keys, hidden)

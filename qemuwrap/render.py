@@ -15,6 +15,10 @@ from qemuwrap.pinning import Placement, Plan
 from qemuwrap.qemuopts import Opts
 from qemuwrap.state import Pin
 
+JSON_NUMBERS = frozenset({"unit", "scsi-id", "lun"})
+"""Properties QEMU's schema types as integers: in a JSON ``-device`` they must be JSON
+numbers (``"unit": "0"`` is refused: "Parameter 'unit' expects uint64")."""
+
 
 def addr(slot: int, function: int) -> str:
     return f"0x{slot:x}" if function == 0 else f"0x{slot:x}.{function:x}"
@@ -22,6 +26,14 @@ def addr(slot: int, function: int) -> str:
 
 def bridge_words(pin: Pin, as_json: bool = False) -> list[str]:
     """``as_json`` for a hub among JSON devices: QEMU creates those after all others."""
+    if pin.options is not None:
+        assert pin.slot is not None
+        place = (("bus", pin.bus), ("addr", addr(pin.slot, pin.function or 0)))
+        if qemuopts.is_json(pin.options):
+            return ["-device", qemuopts.render_json({**qemuopts.parse_json(pin.options),
+                                                     **dict(place)})]
+        options = qemuopts.parse(pin.options, "driver").pairs + place
+        return ["-device", qemuopts.render(Opts(options), "driver")]
     if pin.port is not None:
         if as_json:
             return ["-device", qemuopts.render_json({"driver": "usb-hub", "bus": pin.bus,
@@ -75,7 +87,8 @@ def device_words(device: Device, where: Placement) -> list[str]:
     else:
         extra.append(("unit", str(where.unit)))
     if device.json is not None:
-        return words + ["-device", qemuopts.render_json({**device.json, **dict(extra)})]
+        typed = {k: int(v) if k in JSON_NUMBERS else v for k, v in extra}
+        return words + ["-device", qemuopts.render_json({**device.json, **typed})]
     opts = Opts((("driver", device.driver),) + device.props.pairs + tuple(extra))
     return words + ["-device", qemuopts.render(opts, "driver")]
 
@@ -118,12 +131,16 @@ def render(guest: Guest, plan: Plan) -> list[str]:
                 out += list(device.raw or ())
         else:
             out += list(item)
+    # A bridge kept on a bus that one of the line's own devices provides goes after it.
+    user_buses = {d.user_id for d in guest.devices if d.user_id}
+    last = [w for pin in plan.bridges if pin.bus in user_buses for w in bridge_words(pin)]
     for kind in ("usb", "pci"):  # the later position first: the earlier one stays valid
         as_json = kind == "usb" and usb is not None and usb[1].json is not None
         words = [w for pin in plan.bridges if (pin.port is not None) == (kind == "usb")
-                 for w in bridge_words(pin, as_json)]
+                 and pin.bus not in user_buses for w in bridge_words(pin, as_json)]
         position = at.get(kind, len(out))
         out[position:position] = words
+    out += last
     if not typed:
         out += ["-machine", plan.machine]
     return out

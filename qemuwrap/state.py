@@ -24,8 +24,17 @@ from typing import Any
 
 from qemuwrap.errors import StateError
 
-SCHEMA_VERSION = 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+SCHEMA_VERSION = 2
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added ``options`` (a user's bridge, kept to be put back); version 1
+    files have none, so nothing else changes. A version-1 qemuwrap refuses a version-2
+    file by its number instead of by the unknown key."""
+    return {**data, "schema_version": 2}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 """``MIGRATIONS[n]`` turns a version-n document into a version-n+1 one."""
 
 
@@ -35,7 +44,7 @@ ISA_BUS = "isa"
 
 @dataclass(frozen=True)
 class Pin:
-    """One device's recorded place: a PCI slot.function, or an IDE bus/unit."""
+    """One device's recorded place: a PCI slot.function, an IDE or SCSI unit, a USB port."""
 
     key: str
     driver: str
@@ -47,9 +56,17 @@ class Pin:
     """A USB port path, ``2`` or ``2.1`` (port 1 of the hub in port 2)."""
     mac: str | None = None
     provides: str | None = None
-    """For a bridge qemuwrap added: the bus it provides (its id)."""
+    """For a bridge: the bus it provides (its id)."""
     chassis: int | None = None
+    options: str | None = None
+    """For a bridge of the user's own: its ``-device`` argument without bus and addr, to put
+    it back, empty, while a bridge after it is there (README, "Bridges and hubs")."""
     last_seen: datetime | None = None
+
+    @property
+    def added(self) -> bool:
+        """A bridge or hub that qemuwrap added (not one of the command line's)."""
+        return self.provides is not None and self.options is None
 
     @property
     def spot(self) -> tuple[str, int, int]:
@@ -132,6 +149,9 @@ def _pin(data: Any, where: str) -> Pin:
     for number in ("slot", "function", "unit", "chassis"):
         if number in data and not isinstance(data[number], int):
             raise StateError(f"{where}: {number} is not an integer")
+    for text in ("mac", "provides", "options"):
+        if text in data and not isinstance(data[text], str):
+            raise StateError(f"{where}: {text} is not a string")
     if "port" in data and not (isinstance(data["port"], str)
                                and re.fullmatch(r"[1-9]\d*(\.[1-9]\d*)*", data["port"])):
         raise StateError(f"{where}: port is not a USB port path like 2 or 2.1")
