@@ -59,8 +59,8 @@ class Workspace:
         env = self.env() if qemu is None else self.env(QEMUWRAP_QEMU=qemu)
         return guest.launch(WRAPPER, args, env=env, cwd=str(self.root), **kw)
 
-    def plain(self, args: Sequence[str]) -> guest.Topology:
-        return guest.launch([guest.QEMU], args, cwd=str(self.root))
+    def plain(self, args: Sequence[str], **kw: Any) -> guest.Topology:
+        return guest.launch([guest.QEMU], args, cwd=str(self.root), **kw)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,9 +91,33 @@ class Topology:
                       for d in self.by_driver(driver))
 
 
+def numbered(pci: list[dict[str, Any]]) -> bool:
+    """Whether the firmware has given every bridge's secondary bus a number."""
+    for bus in pci:
+        for dev in bus["devices"]:
+            bridge = dev.get("pci_bridge")
+            if bridge and (bridge["bus"]["secondary"] == 0
+                           or not numbered([{"devices": bridge.get("devices", [])}])):
+                return False
+    return True
+
+
+def firmware_pci(qmp: QEMUMonitorProtocol, timeout: float) -> list[dict[str, Any]]:
+    """``query-pci`` once the firmware (SeaBIOS, no OS needed) has numbered the buses."""
+    qmp.cmd("cont")
+    deadline = time.monotonic() + timeout
+    while True:
+        pci: list[dict[str, Any]] = qmp.cmd("query-pci")
+        if numbered(pci) or time.monotonic() > deadline:
+            return pci
+        time.sleep(0.2)
+
+
 def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | None = None,
-           cwd: str | None = None, timeout: float = 30) -> Topology:
-    """Run ``prefix + args`` paused with a QMP socket, read its topology, then quit it."""
+           cwd: str | None = None, timeout: float = 30, run: bool = False) -> Topology:
+    """Run ``prefix + args`` paused with a QMP socket, read its topology, then quit it.
+    With ``run``, the guest runs until the firmware has numbered the PCI buses, and
+    ``query-pci`` is read then (bus numbers behind bridges are 0 before)."""
     with tempfile.TemporaryDirectory(prefix="qw-qmp-") as tmp:
         sock = os.path.join(tmp, "qmp.sock")
         qmp = QEMUMonitorProtocol(sock, server=True)
@@ -105,7 +130,7 @@ def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | Non
         try:
             try:
                 qmp.accept(timeout)
-                pci = qmp.cmd("query-pci")
+                pci = firmware_pci(qmp, timeout) if run else qmp.cmd("query-pci")
                 qtree = qmp.cmd("human-monitor-command", **{"command-line": "info qtree"})
                 block = qmp.cmd("query-block")
                 machine = qmp.cmd("qom-get", path="/machine", property="type")
