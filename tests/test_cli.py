@@ -128,8 +128,10 @@ def test_config_file_names_the_qemu(ws: Workspace) -> None:
     assert done.returncode == 0 and "QEMU emulator" in done.stdout
 
 
-def test_invoked_as_qemu_kvm_adds_kvm(ws: Workspace, tmp_path: Path) -> None:
-    link = tmp_path / "qemu-kvm"
+@pytest.mark.parametrize("command", ["qemu-kvm", "kvm"])
+def test_invoked_as_qemu_kvm_adds_kvm(ws: Workspace, tmp_path: Path, command: str) -> None:
+    """``kvm`` is Debian's old name for it, still in scripts."""
+    link = tmp_path / command
     link.symlink_to(WRAPPER[-1])
     done = run(ws, ["-name", "kvm", "-S", "-display", "none", "-qmp", "stdio"],
                prefix=[WRAPPER[0], "-I", str(link)], input=qmp_lines("query-kvm"),
