@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from qemuwrap import model, pinning, replay, state
+from qemuwrap import model, pinning, preflight, replay, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, StateError, UsageError
@@ -119,6 +119,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     launch = plan_launch(args.qemu_args, FactsSource(binary, directory / ".cache"), old,
                          state.now())
     plan = launch.plan
+    if plan is not None:
+        preflight.check_images(tokens)
     new = [p for p in plan.state.devices if p.key in plan.new_keys] if plan else []
     old_keys = {p.key for p in old.devices} if old else set()
     gone = [p for p in plan.state.tombstones if p.key in old_keys] if plan else []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from qemuwrap.errors import MachineError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ class BinaryFacts:
 _MACHINE = re.compile(r"^(\S+)\s+(.*?)$")
 _ALIAS = re.compile(r"\(alias of ([^)]+)\)")
 _DEVICE = re.compile(r'^name "([^"]+)"(?:, bus ([^,\s]+))?(?:, alias "([^"]+)")?')
-_OPTION = re.compile(r"^-([\w-]+)")
+_OPTION = re.compile(r"^--?([\w-]+)((?:/-[\w-]+)*)(?: or -([\w-]+))?")
+"""An option at the start of a ``-help`` line: ``-machine``, ``--preconfig``, the pairs
+``-hda/-hdb`` and ``-fda/-fdb``, and ``-h or -help``."""
 
 
 def parse_machine_help(text: str) -> tuple[dict[str, str], str]:
@@ -80,7 +82,15 @@ def parse_device_help(text: str) -> tuple[dict[str, tuple[str, str]], dict[str, 
 
 
 def parse_help(text: str) -> frozenset[str]:
-    return frozenset(m.group(1) for line in text.splitlines() if (m := _OPTION.match(line)))
+    found: set[str] = set()
+    for line in text.splitlines():
+        m = _OPTION.match(line)
+        if m:
+            found.add(m.group(1))
+            found.update(o for o in m.group(2).split("/-") if o)
+            if m.group(3):
+                found.add(m.group(3))
+    return frozenset(found)
 
 
 def _ask(binary: str, *args: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from qemuwrap import facts as qemu_facts
-from qemuwrap import model, replay, state
+from qemuwrap import model, preflight, replay, state
 from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.config import GUARD, Config, find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, StateError
@@ -59,9 +59,30 @@ def plan_launch(args: list[str], facts_of: FactsSource, old: state.GuestState | 
     board = layout(machine)
     if board is None:
         return Launch(list(args), None)
-    guest = model.build(modernize(tokens, facts), facts, board)
+    modern = modernize(tokens, facts)
+    preflight.check_offered(modern, facts, facts_of.binary)
+    guest = model.build(modern, facts, board)
     plan = pin(guest, board, machine, old, now)
+    if old is None and any(t.name == "incoming" for t in tokens):
+        refuse_unplaced_incoming(name, plan, model.requested_machine(tokens))
     return Launch(render(guest, plan), name, plan)
+
+
+def refuse_unplaced_incoming(name: str, plan: Plan, requested: str | None) -> None:
+    """A migration target must have the source's devices at the source's places: with no
+    state here, a place qemuwrap would choose now may differ from the source's, and the
+    guest's disks can end up swapped under it (same drivers, other order) or QEMU refuses
+    the stream. A line that places everything itself (libvirt's) needs no state."""
+    chosen = list(plan.chosen)
+    if requested != plan.machine:
+        chosen.insert(0, f"machine {requested or 'default'}")
+    if chosen:
+        more = f" and {len(chosen) - 3} more" if len(chosen) > 3 else ""
+        raise StateError(
+            f"guest {name!r} has no state on this host, and this -incoming launch would have "
+            f"to choose the place of {', '.join(chosen[:3])}{more} now; copy the state first: "
+            f"'qemuwrap-ctl export {name} > {name}.toml' on the source host, then "
+            f"'qemuwrap-ctl import {name} {name}.toml' here")
 
 
 class FactsSource:
@@ -116,6 +137,8 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     with state.locked(path):
         old = state.load(path)
         launch = plan_launch(args, source, old, state.now(), tokens)
+        if launch.plan is not None:
+            preflight.check_images(tokens)
         out = launch.argv + out
         incoming = any(t.name == "incoming" for t in tokens)
         if launch.plan is not None and not incoming and record(path, name, old,

@@ -60,6 +60,8 @@ class Plan:
     new_keys: list[str] = field(default_factory=list)
     hidden: frozenset[str] = frozenset()
     """Keys of recorded bridges and hubs that this launch leaves out (nothing needs them)."""
+    chosen: tuple[str, ...] = ()
+    """Devices whose place (or MAC) neither the command line nor the state gave: chosen now."""
 
 
 def _requests(devices: list[tuple[int, Device]], root: str) -> list[Request]:
@@ -324,4 +326,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
                           {p.spot[0] for p in new_pins})
     hidden = frozenset(p.key for p in recorded) - {p.key for p in shown}
     new_keys = [p.key for p in new_pins if p.key not in pins]
-    return Plan(machine, placements, left_out, shown, state, new_keys, hidden)
+    given = {p.key for p in [*old_devices, *old_tombs]}
+    chosen = tuple(d.key for i, d in enumerate(guest.devices) if i in placements
+                   and not d.explicit and d.only_at is None and d.key not in given)
+    return Plan(machine, placements, left_out, shown, state, new_keys, hidden, chosen)

@@ -71,7 +71,8 @@ def test_a_bridge_qemuwrap_added_goes_with_the_devices_behind_it(ws: Workspace,
 ROOT_PORTS = ["-M", "q35", "-nic", "none", "-device", "pcie-root-port,id=rp1,chassis=1",
               "-device", "pcie-root-port,id=rp2,chassis=2"]
 NIC = ["-device", "e1000e,bus=rp1,mac=52:54:00:00:00:01"]
-DISK = ["-drive", "if=none,id=d0,file=a.img,format=raw", "-device", "virtio-blk-pci,bus=rp2,drive=d0"]
+DISK = ["-drive", "if=none,id=d0,file=a.img,format=raw",
+        "-device", "virtio-blk-pci,bus=rp2,drive=d0"]
 
 
 def disk_bus(topology_pci: list[tuple[object, ...]]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import stat
 import subprocess
@@ -37,6 +38,11 @@ def fake_qemu(tmp_path: Path) -> Path:
 
 
 def launch(ws: Workspace, qemu: Path, args: list[str]) -> subprocess.Popen[str]:
+    """Start qemuwrap in front of the stub QEMU; the images the line names exist, as a
+    user's do (qemuwrap refuses a missing one before it writes anything)."""
+    for word in args:
+        for image in re.findall(r"(?:^|,)file=([^,]+)", word):
+            (ws.root / image).touch()
     return subprocess.Popen([*WRAPPER, *args], env=ws.env(QEMUWRAP_QEMU=str(qemu)),
                             cwd=ws.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
