@@ -26,6 +26,9 @@ class Bus:
     name: str
     slots: tuple[int, ...]
     growable: bool = False
+    automatic: bool = True
+    """Whether devices that name no bus may be put here. Not a bridge of the user's own:
+    QEMU never puts such a device behind one, and the bridge may come later in the line."""
 
 
 @dataclass(frozen=True)
@@ -98,19 +101,20 @@ class _Allocator:
                 return None
             free = self.free_slots(bus, key)
             return (bus.name, free[0], 0) if free else self.reuse(key, [bus])
-        for bus in self.buses:
+        automatic = [b for b in self.buses if b.automatic]
+        for bus in automatic:
             free = self.free_slots(bus, key)
             if len(free) > 1 or (free and not bus.growable):
                 return bus.name, free[0], 0
         if self.grow is not None:
-            for bus in self.buses:
+            for bus in automatic:
                 free = self.free_slots(bus, key)
                 if bus.growable and free:
                     new_bus = self.grow(bus.name, free[0])
                     self.taken[(bus.name, free[0], 0)] = f"bridge {new_bus.name}"
                     self.buses.append(new_bus)
                     return self.first_free(key, None)
-        return self.reuse(key, self.buses)
+        return self.reuse(key, automatic)
 
     def reuse(self, key: str, buses: list[Bus]) -> Spot | None:
         """Nothing never-used is left: take the spot of the device removed longest ago."""

@@ -238,7 +238,7 @@ def _buses(space: str, layout: Layout, bridges: _Bridges, guest: Guest) -> list[
         names = dict.fromkeys(d.bus for d in guest.devices if d.space == "scsi" and d.bus)
         return [Bus(name, tuple(range(SCSI_UNITS))) for name in names]
     return [Bus(layout.root_bus, layout.root_slots, growable=True), *bridges.buses("pci"),
-            *(Bus(d.user_id, BRIDGE_SLOTS[d.driver]) for d in guest.devices
+            *(Bus(d.user_id, BRIDGE_SLOTS[d.driver], automatic=False) for d in guest.devices
               if d.driver in BRIDGE_SLOTS and d.user_id)]
 
 
