@@ -26,7 +26,9 @@ QEMUWRAP = {
     "DESCRIPTION": """\
 .B qemuwrap
 stands where the QEMU binary stood (as itself, as
-.BR qemu-kvm ,
+.B qemu-kvm
+or
+.BR kvm ,
 or as libvirt's emulator). It reads the QEMU command line, turns every
 device it can into an explicit
 .B \\-device ...,bus=...,addr=...
@@ -62,7 +64,15 @@ for a disk, its image path as written; for a NIC, an explicit MAC; the
 board's own VGA and CD-ROM by role; otherwise its driver and ordinal among
 devices of that driver. Use
 .B qemuwrap-ctl rename
-after renaming an image.""",
+after renaming an image.
+.PP
+A command line launched again gets exactly what it had the last time it ran:
+a device that comes back gets its address, MAC, unit and port back; hubs and
+bridges qemuwrap added are there only while a device sits behind them; an
+emptied bridge is kept while a bridge after it is there, so that the
+firmware's bus numbers stay. A launch with an option or device the installed
+QEMU does not offer, or a missing local image, is refused before anything is
+written.""",
     "ENVIRONMENT": """\
 .TP
 .B QEMUWRAP_QEMU
