@@ -212,3 +212,15 @@ def test_pin_leaves_a_tombstone_where_the_device_was(ws: Workspace) -> None:
     assert ctl(ws, "pin", "g", "disk:a.img", f"0x{back}").returncode == 0, "going back is allowed"
     tombs = {d["key"] for d in ctl_json(ws, "show", "g")["tombstones"]}
     assert tombs == {"moved:disk:a.img@pci.0 09.0"}
+
+
+def test_check_leaves_out_a_hub_that_nothing_sits_behind(ws: Workspace) -> None:
+    """The hub qemuwrap added for the second USB device stays recorded, but is not on the
+    command line once that device is gone: check must not miss it in the guest."""
+    tablet = ["-name", "h", "-usb", "-usbdevice", "tablet"]
+    ws.wrapped(tablet)
+    ws.wrapped(["-name", "h", "-usb", "-usbdevice", "mouse", "-usbdevice", "tablet"])
+    with Running(ws, tablet) as running:
+        ok = ctl(ws, "check", "h", "--", *running.args)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "ok: the 4 pinned devices" in ok.stdout
