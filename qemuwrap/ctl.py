@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from qemuwrap.config import find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, StateError, UsageError
 from qemuwrap.launch import FactsSource, plan_launch
 from qemuwrap.readconfig import expand_all
+from qemuwrap.schema import ISA_BUS
 from qemuwrap.state import GuestState, Pin
 
 
@@ -94,14 +96,22 @@ def _refuse_if_running(name: str) -> None:
 
 def pin_json(pin: Pin) -> dict[str, Any]:
     data = {k: v for k, v in asdict(pin).items() if v is not None}
-    if pin.last_seen is not None:
+    if isinstance(pin.last_seen, datetime):
         data["last_seen"] = pin.last_seen.isoformat()
-    data["address"] = pin.describe()
+    data["address"] = _address(pin)
     return data
 
 
-def _sort_key(pin: Pin) -> tuple[str, int, int, int, str]:
-    return pin.bus, pin.slot or 0, pin.function or 0, pin.unit or 0, pin.port or ""
+def _address(pin: Pin) -> str:
+    """Where the pin says the device is; ``?`` where a hand-edit made that unreadable."""
+    try:
+        return pin.describe()
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _sort_key(pin: Pin) -> tuple[str, str]:
+    return str(pin.bus), _address(pin)
 
 
 def _print_json(data: Any) -> None:
@@ -213,22 +223,35 @@ def _tree(guest: GuestState) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _, guest = _load(args.name)
+    """Shows a state spoilt by hand too, marking its entries that are wrong (exit 1)."""
+    path = state.path_for(_directory(), args.name)
+    found = state.load_as_written(path)
+    if found is None:
+        raise Refused(f"no state for guest {args.name!r} in {path.parent}")
+    guest, problems = found
     if args.json:
-        _print_json({"name": guest.name, "machine": guest.machine,
+        _print_json({"name": guest.name, "machine": guest.machine, "problems": problems,
                      "devices": [pin_json(p) for p in sorted(guest.devices, key=_sort_key)],
                      "tombstones": [pin_json(p) for p in sorted(guest.tombstones, key=_sort_key)]})
-        return 0
+        return 1 if problems else 0
     print(f"guest {guest.name}, machine {guest.machine}")
-    if args.tree:
+    if problems:
+        print(f"{path} has values qemuwrap will not use; launches and changes are refused "
+              "until they are fixed:")
+        print("\n".join(f"  ! {line}" for line in problems))
+    if args.tree and not problems:
         print("\n".join(_tree(guest)))
         return 0
+    wrong = {p.key for p in (*guest.devices, *guest.tombstones)
+             if any(f"{p.key!r}:" in line for line in problems)}
     print(f"{'ADDRESS':22} {'DRIVER':20} {'MAC':18} {'LAST SEEN':26} KEY")
     for label, pins in (("", guest.devices), (" (removed)", guest.tombstones)):
         for p in sorted(pins, key=_sort_key):
-            seen = p.last_seen.isoformat() if p.last_seen else "-"
-            print(f"{p.describe():22} {p.driver:20} {p.mac or '-':18} {seen:26} {p.key}{label}")
-    return 0
+            seen = p.last_seen.isoformat() if isinstance(p.last_seen, datetime) else "-"
+            mark = "  <- wrong" if p.key in wrong else ""
+            print(f"{_address(p):22} {p.driver!s:20} {p.mac or '-'!s:18} {seen:26} "
+                  f"{p.key}{label}{mark}")
+    return 1 if problems else 0
 
 
 # -- changing the state --------------------------------------------------------------------
@@ -404,7 +427,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def where_found(pin: Pin, devices: list[dict[str, str]]) -> dict[str, str] | None:
-    if pin.bus == state.ISA_BUS:
+    if pin.bus == ISA_BUS:
         return next((d for d in devices if d["driver"] == pin.driver and d.get("mac") == pin.mac),
                     None)
     for dev in devices:

@@ -16,7 +16,6 @@ QEMU searches buses newest first), at the first free unit.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ from qemuwrap.facts import BinaryFacts
 from qemuwrap.machine import CDROM_INDEX, USB_BUS, USB_CONTROLLERS, Layout, UsbRoot
 from qemuwrap.options import IMPLIED_KEY
 from qemuwrap.qemuopts import Opts
+from qemuwrap.schema import SCSI_UNITS, USB_PORT
 
 VGA_MODELS = {"std": "VGA", "cirrus": "cirrus-vga", "vmware": "vmware-svga",
               "qxl": "qxl-vga", "virtio": "virtio-vga"}
@@ -40,7 +40,6 @@ DRIVE_DEVICE_KEYS = {"serial": "serial", "cyls": "cyls", "heads": "heads", "secs
                      "trans": "bios-chs-trans"}
 """``-drive`` keys that belong to the device (QEMU 3.0 took them off ``-drive``)."""
 SCSI_HBA = "lsi53c895a"
-SCSI_UNITS = 7
 """The old ``-drive if=scsi`` made an LSI 53C895A per bus, with SCSI ids 0 to 6."""
 PLACE_KEYS = {"pci": ("bus", "addr", "mac"), "ide": ("bus", "unit"), "usb": ("bus", "port"),
               "scsi": ("bus", "scsi-id", "lun")}
@@ -358,8 +357,7 @@ class _Builder:
         if space == "usb":
             assert self.usb is not None
             device.port = _str(props.get("port"))
-            if device.port is not None and not re.fullmatch(r"[1-9]\d*(\.[1-9]\d*)*",
-                                                            device.port):
+            if device.port is not None and not USB_PORT.fullmatch(device.port):
                 raise UsageError(f"invalid USB port={device.port} (a path like 2 or 2.1)")
             device.bus = self.usb.bus if device.port is not None else None
         drop = PLACE_KEYS[space]

@@ -17,8 +17,9 @@ from datetime import datetime
 from qemuwrap.allocator import Bus, Request, Retired, Spot, allocate
 from qemuwrap.errors import ConflictError
 from qemuwrap.machine import HUB_PORTS, Layout
-from qemuwrap.model import SCSI_UNITS, Device, Guest
-from qemuwrap.state import ISA_BUS, GuestState, Pin, port_spot, spot_port
+from qemuwrap.model import Device, Guest
+from qemuwrap.schema import BRIDGES, ISA_BUS, SCSI_UNITS
+from qemuwrap.state import GuestState, Pin, port_spot, spot_port
 
 MAC_BASE = "52:54:00:12:34:"
 VACATED = "moved:"
@@ -32,8 +33,6 @@ BRIDGE_SLOTS = {
     "xio3130-downstream": (0,),
 }
 """Buses that bridges provide, by bridge driver: the slots a device may take there."""
-NUMBERED = frozenset({*BRIDGE_SLOTS, "x3130-upstream"})
-"""Devices whose bus the firmware numbers, in the order it finds them."""
 
 
 @dataclass(frozen=True)
@@ -305,7 +304,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     for index, device in enumerate(guest.devices):
         if index in placements:
             where = placements[index]
-            bridge = device.driver in NUMBERED and device.user_id is not None
+            bridge = device.driver in BRIDGES and device.user_id is not None
             new_pins.append(Pin(
                 key=device.key, driver=device.driver, bus=where.bus, slot=where.slot,
                 function=where.function if where.slot is not None else None, unit=where.unit,

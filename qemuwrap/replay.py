@@ -4,7 +4,7 @@ argv qemuwrap worked out last time, without loading the pipeline.
 Every launch that plans and saves also records, beside the state, what it ran and
 what it ran it from: the command line (with the name qemuwrap was called by, the
 QEMU it was told to use, and ``PATH``, where it looks for one), and the identity
-(inode, size, mtime) of the state file, the binary and the config file, and of
+(inode, size, mtime, ctime) of the state file, the binary and the config file, and of
 qemuwrap's own modules (size, mtime). When all of them are still the same, the
 planner would produce the same argv again, so it is replayed directly. Anything
 different (an edit of the state by qemuwrap-ctl, a QEMU or qemuwrap upgrade,
@@ -32,15 +32,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-VERSION = 2
+VERSION = 3
 
 
-def _identity(path: str) -> tuple[int, int, int] | None:
+def _identity(path: str) -> tuple[int, int, int, int] | None:
+    """A file as it is now: any write changes one of these, even one that puts the size and
+    mtime back (a hand-edit of the state must be planned, and so checked, anew)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _code() -> list[tuple[str, int, int]] | None:

@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from qemuwrap import schema
 from qemuwrap.errors import StateError
+from qemuwrap.schema import ISA_BUS
 
 SCHEMA_VERSION = 2
 
@@ -37,9 +39,6 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 """``MIGRATIONS[n]`` turns a version-n document into a version-n+1 one."""
 
-
-ISA_BUS = "isa"
-"""The bus recorded for an ISA NIC, which has no address qemuwrap chooses, only a MAC."""
 
 
 @dataclass(frozen=True)
@@ -136,29 +135,27 @@ def path_for(state_dir: Path, guest: str) -> Path:
     return state_dir / file_name(guest)
 
 
-def _pin(data: Any, where: str) -> Pin:
-    if not isinstance(data, dict):
-        raise StateError(f"{where} is not a table")
-    names = {f.name: f for f in fields(Pin)}
-    unknown = set(data) - set(names)
-    if unknown:
-        raise StateError(f"{where} has unknown keys {sorted(unknown)}")
-    for required in ("key", "driver", "bus"):
-        if not isinstance(data.get(required), str):
-            raise StateError(f"{where} lacks a string {required!r}")
-    for number in ("slot", "function", "unit", "chassis"):
-        if number in data and not isinstance(data[number], int):
-            raise StateError(f"{where}: {number} is not an integer")
-    for text in ("mac", "provides", "options"):
-        if text in data and not isinstance(data[text], str):
-            raise StateError(f"{where}: {text} is not a string")
-    if "port" in data and not (isinstance(data["port"], str)
-                               and re.fullmatch(r"[1-9]\d*(\.[1-9]\d*)*", data["port"])):
-        raise StateError(f"{where}: port is not a USB port path like 2 or 2.1")
-    if sum(data.get(k) is not None for k in ("slot", "unit", "port")) != (
-            0 if data.get("bus") == ISA_BUS else 1):
-        raise StateError(f"{where} needs exactly one of slot, unit or port (none on isa)")
-    return Pin(**data)
+def _where(kind: str, index: int, data: Any) -> str:
+    """An entry as a user finds it in the file: by its key, else by its position."""
+    key = data.get("key") if isinstance(data, dict) else None
+    return f"{kind} {key!r}" if isinstance(key, str) else f"{kind} {index + 1}"
+
+
+def review(data: dict[str, Any]) -> list[str]:
+    """Every problem of a (migrated) document, one line each: entry, field, what is wrong."""
+    lines = [f"{field} {message}" for field, message in schema.top_problems(data)]
+    machine = data.get("machine") if isinstance(data.get("machine"), str) else ""
+    for kind in ("device", "tombstone"):
+        tables = data.get(kind, [])
+        for index, table in enumerate(tables if isinstance(tables, list) else []):
+            where = _where(kind, index, table)
+            lines += [f"{where}: {f'{field} ' if field else ''}{message}"
+                      for field, message in schema.problems(table, str(machine))]
+    return lines
+
+
+def _pin(data: dict[str, Any]) -> Pin:
+    return Pin(**{k: v for k, v in data.items() if k in PIN_FIELDS})
 
 
 def migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -177,23 +174,35 @@ def migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
     return data
 
 
-def parse(text: str, path: Path) -> GuestState:
+def read(text: str, path: Path) -> dict[str, Any]:
+    """The document, migrated to SCHEMA_VERSION, its values not yet checked."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise StateError(f"{path}: not valid TOML ({exc})") from None
-    data = migrate(data, path)
-    for required in ("name", "machine"):
-        if not isinstance(data.get(required), str):
-            raise StateError(f"{path}: no {required!r}")
-    devices = tuple(_pin(d, f"{path}: device {i + 1}")
-                    for i, d in enumerate(data.get("device", [])))
-    tombs = tuple(_pin(d, f"{path}: tombstone {i + 1}")
-                  for i, d in enumerate(data.get("tombstone", [])))
+    return migrate(data, path)
+
+
+def parse(text: str, path: Path) -> GuestState:
+    """The state in ``text``; a value that breaks the rules (schema.py) stops here."""
+    data = read(text, path)
+    problems = review(data)
+    if problems:
+        more = f" (and {len(problems) - 1} more: qemuwrap-ctl show lists them)" if len(
+            problems) > 1 else ""
+        raise StateError(f"{path}: {problems[0]}{more}; nothing was started or changed")
+    return build(data)
+
+
+def build(data: dict[str, Any]) -> GuestState:
+    """A GuestState from a document, whatever its values (``show`` of a spoilt file)."""
     known = {"schema_version", "name", "machine", "created", "last_launch", "device", "tombstone"}
-    return GuestState(name=data["name"], machine=data["machine"], devices=devices,
-                      tombstones=tombs, created=data.get("created"),
-                      last_launch=data.get("last_launch"),
+    tables = {kind: [t for t in data.get(kind, []) if isinstance(t, dict)]
+              if isinstance(data.get(kind), list) else [] for kind in ("device", "tombstone")}
+    return GuestState(name=str(data.get("name", "")), machine=str(data.get("machine", "")),
+                      devices=tuple(_pin(t) for t in tables["device"]),
+                      tombstones=tuple(_pin(t) for t in tables["tombstone"]),
+                      created=data.get("created"), last_launch=data.get("last_launch"),
                       extra={k: v for k, v in data.items() if k not in known})
 
 
@@ -215,8 +224,7 @@ def render(state: GuestState) -> str:
     return tomli_w.dumps(doc)
 
 
-def load(path: Path) -> GuestState | None:
-    """The guest's state, or None if it has none yet."""
+def _text(path: Path) -> str | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -226,10 +234,25 @@ def load(path: Path) -> GuestState | None:
     with os.fdopen(fd, "rb") as f:
         raw = f.read()
     try:
-        text = raw.decode()
+        return raw.decode()
     except UnicodeDecodeError:
         raise StateError(f"{path}: not UTF-8 text") from None
-    return parse(text, path)
+
+
+def load(path: Path) -> GuestState | None:
+    """The guest's state, or None if it has none yet."""
+    text = _text(path)
+    return None if text is None else parse(text, path)
+
+
+def load_as_written(path: Path) -> tuple[GuestState, list[str]] | None:
+    """The state as the file has it, values unchecked, and what is wrong with them: for
+    showing a file spoilt by hand, never for a launch."""
+    text = _text(path)
+    if text is None:
+        return None
+    data = read(text, path)
+    return build(data), review(data)
 
 
 def same_topology(a: GuestState, b: GuestState) -> bool:

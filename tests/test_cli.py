@@ -81,7 +81,7 @@ def test_exec_keeps_the_pid(ws: Workspace) -> None:
     ("this is = = not toml", "not valid TOML"),
     ('schema_version = 99\nname = "bad"\nmachine = "pc"\n', "newer than this qemuwrap"),
     ('schema_version = 1\nname = "bad"\nmachine = "pc-i440fx-7.2"\n[[device]]\nkey = "x"\n',
-     "lacks a string 'driver'"),
+     "device 'x': driver is missing"),
 ])
 def test_unreadable_state_stops_the_launch(ws: Workspace, content: str, message: str) -> None:
     ws.state.mkdir()

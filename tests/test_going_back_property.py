@@ -130,6 +130,8 @@ def test_going_back_gives_exactly_what_the_line_had(history: tuple[str, list[lis
             continue  # refused: nothing was written, as for a launch QEMU refuses
         assert launch.plan is not None
         ledger.launched(line, launch.argv, old, launch.plan.state)
+        written = state.parse(state.render(launch.plan.state), Path("prop.toml"))
+        assert state.same_topology(written, launch.plan.state), "qemuwrap reads back its own"
         old = launch.plan.state
 
 
