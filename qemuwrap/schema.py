@@ -20,7 +20,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ADDED_BRIDGES", "BRIDGES", "ISA_BUS", "SCSI_UNITS", "USB_PORT", "problems", "top_problems"]
+__all__ = ["ADDED_BRIDGES", "BRIDGES", "ISA_BUS", "SCSI_UNITS", "USB_PORT", "problems",
+           "top_problems"]
 
 ISA_BUS = "isa"
 """The bus recorded for an ISA NIC, which has no address qemuwrap chooses, only a MAC."""
