@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine lacks to run qemuwrap, its demo and its tests:
-# QEMU 7.2 from Debian, and this project with its test extras (editable).
-# With --tests, also QEMU 10.0 unpacked beside it for the upgrade tests (as root).
+# QEMU 7.2 from Debian, and this project with its test extras (editable) in a virtual
+# environment, .venv beside this folder: Debian's python3 is externally managed
+# (PEP 668), so nothing is installed into it. Run the demo and the tests with
+# .venv/bin/python3. With --tests, also QEMU 10.0 unpacked beside 7.2 for the upgrade
+# tests (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null; then
+missing=()
+command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null ||
+    missing+=(qemu-system-x86 qemu-utils)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 qemu-utils >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+[ -x .venv/bin/python3 ] || python3 -m venv .venv
+.venv/bin/python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 if [ "${1:-}" = --tests ]; then
     as_root bash contrib/setup-qemu10.sh >/dev/null
 fi
