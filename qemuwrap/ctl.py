@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qemuwrap import model, pinning, preflight, replay, state
+from qemuwrap import __version__, model, pinning, preflight, replay, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, StateError, UsageError
@@ -163,6 +163,8 @@ def _guest_files(directory: Path) -> list[Path]:
                       if p.suffix == ".toml" and not p.name.startswith("."))
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise StateError(f"cannot read state directory {directory}: {exc.strerror}") from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -357,7 +359,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _install(name: str, new: GuestState, force: bool) -> int:
     directory = _directory()
-    state.ensure_dir(directory)
+    state.ensure_dir(directory, admin=True)
     path = state.path_for(directory, name)
     with state.locked(path):
         old = state.load(path)
@@ -470,19 +472,20 @@ def parser() -> argparse.ArgumentParser:
         epilog="The state lives in $QEMUWRAP_STATE_DIR (else /var/lib/qemuwrap for root, "
                "~/.local/state/qemuwrap otherwise). Exit status: 0 ok, 1 refused or "
                "different, 2 usage.")
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help: str,
-            description: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=description)
-        p.set_defaults(func=func)
+            description: str, usage: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=description, usage=usage)
+        p.set_defaults(func=func, qemu_args=[])
         return p
 
     p = add("plan", cmd_plan, "show what qemuwrap would run, changing nothing",
             "Show the argv qemuwrap would exec for these QEMU arguments (one shell-quoted line) "
-            "and what would change in the guest's state. Starts nothing, writes nothing.")
+            "and what would change in the guest's state. Starts nothing, writes nothing.",
+            f"%(prog)s [-h] [--json] {QEMU_ARGS}")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("qemu_args", nargs=argparse.REMAINDER, metavar="-- QEMU ARGS")
     p = add("list", cmd_list, "list guests with state",
             "Every guest with a state file: machine, device count, last launch, and the PID "
             "of its QEMU if it runs now.")
@@ -529,17 +532,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace a different existing state")
     p = add("check", cmd_check, "compare a running guest with its state",
             "Read a running or paused guest's topology over QMP and compare it with the state "
-            "for these QEMU arguments; exit 1 on any difference.")
+            "for these QEMU arguments; exit 1 on any difference.",
+            f"%(prog)s [-h] NAME [--qmp SOCKET] {QEMU_ARGS}")
     p.add_argument("name")
     p.add_argument("--qmp", metavar="SOCKET", help="QMP socket (default: from -qmp unix:)")
-    p.add_argument("qemu_args", nargs=argparse.REMAINDER, metavar="-- QEMU ARGS")
     return top
 
 
+QEMU_ARGS = "-- QEMU-ARGS..."
+"""How plan and check take the guest's QEMU command line: everything after ``--``."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if getattr(args, "qemu_args", None) and args.qemu_args[0] == "--":
-        args.qemu_args = args.qemu_args[1:]
+    words = list(sys.argv[1:] if argv is None else argv)
+    own, qemu_args = words, []
+    if "--" in words:
+        own, qemu_args = words[:words.index("--")], words[words.index("--") + 1:]
+    top = parser()
+    args, extra = top.parse_known_args(own)
+    if extra:
+        hint = (f"; QEMU's arguments go after --: qemuwrap-ctl {args.command} ... -- "
+                f"{' '.join(extra[:2])} ..." if args.command in ("plan", "check") else "")
+        top.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    if qemu_args and args.command not in ("plan", "check"):
+        top.error(f"{args.command} takes no QEMU arguments (nothing after --)")
+    args.qemu_args = qemu_args
     try:
         result: int = args.func(args)
         return result

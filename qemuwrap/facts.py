@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qemuwrap import paths
 from qemuwrap.errors import MachineError
 
 CACHE_FORMAT = 2
@@ -148,8 +149,16 @@ def _store(path: Path, data: dict[str, object]) -> None:
     """Write the cache atomically; a cache that cannot be written is only a lost speed-up."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        state_dir = str(path.parent.parent)
+        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            paths.keep_owner(directory, state_dir)
+        finally:
+            os.close(directory)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
+        with open(tmp, "w") as f:
+            paths.keep_owner(f.fileno(), state_dir)
+            f.write(json.dumps(data))
         os.replace(tmp, path)
     except OSError:
         pass

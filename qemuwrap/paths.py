@@ -25,3 +25,14 @@ def state_dir(configured: str | None = None) -> str:
         return "/var/lib/qemuwrap"
     base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return os.path.join(base, "qemuwrap")
+
+
+def keep_owner(fd: int, directory: str) -> None:
+    """Give a file root creates in another user's state directory to that user: the
+    QEMU that runs as them (libvirt's ``libvirt-qemu``, say) must read and write it
+    again after an admin ran ``qemuwrap-ctl`` as root. A no-op for anyone else."""
+    if os.geteuid() != 0:
+        return
+    st = os.stat(directory)
+    if st.st_uid != 0:
+        os.fchown(fd, st.st_uid, st.st_gid)

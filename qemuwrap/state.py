@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qemuwrap import schema
+from qemuwrap import paths, schema
 from qemuwrap.errors import StateError
 from qemuwrap.schema import ISA_BUS
 
@@ -287,6 +287,7 @@ def save(path: Path, state: GuestState) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         try:
+            paths.keep_owner(fd, str(path.parent))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -312,8 +313,9 @@ def save(path: Path, state: GuestState) -> None:
         raise StateError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def ensure_dir(state_dir: Path) -> None:
-    """Create the state directory (0700), and refuse one that another user owns."""
+def ensure_dir(state_dir: Path, admin: bool = False) -> None:
+    """Create the state directory (0700), and refuse one that another user owns, but to
+    root acting for its owner (``admin``: qemuwrap-ctl, whose files keep that owner)."""
     try:
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.stat(state_dir, follow_symlinks=False)
@@ -321,7 +323,7 @@ def ensure_dir(state_dir: Path) -> None:
         raise StateError(f"cannot create state directory {state_dir}: {exc.strerror}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise StateError(f"state directory {state_dir} is not a directory (a symlink?)")
-    if st.st_uid != os.geteuid():
+    if st.st_uid != os.geteuid() and not (admin and os.geteuid() == 0):
         raise StateError(f"state directory {state_dir} is owned by uid {st.st_uid}, "
                          f"not by this user ({os.geteuid()}); refusing to use it")
 
@@ -329,7 +331,9 @@ def ensure_dir(state_dir: Path) -> None:
 def _open_lock(path: Path, suffix: str) -> int:
     lock_path = path.with_name(path.name + suffix)
     try:
-        return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        paths.keep_owner(fd, str(path.parent))
+        return fd
     except OSError as exc:
         raise StateError(f"cannot open lock {lock_path}: {exc.strerror}") from None
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import shlex
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -62,6 +65,24 @@ def test_every_subcommand_has_help(ws: Workspace) -> None:
         done = ctl(ws, sub, "--help")
         assert done.returncode == 0 and "usage: qemuwrap-ctl " + sub in done.stdout
     assert ctl(ws, "frobnicate").returncode == 2
+
+
+def test_version_and_the_hint_about_double_dash(ws: Workspace) -> None:
+    from qemuwrap import __version__
+
+    version = ctl(ws, "--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"qemuwrap-ctl {__version__}"
+    forgot = ctl(ws, "plan", "-name", "x", "-m", "1G")
+    assert forgot.returncode == 2
+    assert "QEMU's arguments go after --: qemuwrap-ctl plan ... -- -name x ..." in forgot.stderr
+    assert ctl(ws, "list", "--", "-name", "x").returncode == 2
+
+
+def test_check_takes_qmp_before_the_double_dash_as_the_readme_writes_it(ws: Workspace) -> None:
+    with Running(ws, BASE) as running:
+        ok = ctl(ws, "check", "g", "--qmp", str(running.socket), "--", *BASE)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "ok:" in ok.stdout
     assert ctl(ws, "show").returncode == 2
 
 
@@ -224,3 +245,31 @@ def test_check_leaves_out_a_hub_that_nothing_sits_behind(ws: Workspace) -> None:
         ok = ctl(ws, "check", "h", "--", *running.args)
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "ok: the 4 pinned devices" in ok.stdout
+
+
+def test_root_writes_another_users_state_as_that_user(ws: Workspace) -> None:
+    """libvirt's QEMU runs as libvirt-qemu and must write its state again after root ran
+    qemuwrap-ctl pin on it (nobody stands in for it here)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, as qemuwrap-ctl run by an admin has")
+    ws.wrapped(BASE)
+    nobody = pwd.getpwnam("nobody")
+    for path in [ws.state, *ws.state.rglob("*")]:
+        os.chown(path, nobody.pw_uid, nobody.pw_gid, follow_symlinks=False)
+    assert ctl(ws, "pin", "g", "disk:a.img", "9").returncode == 0
+    shutil.rmtree(ws.state / ".cache")
+    assert ctl(ws, "plan", "--", *BASE, "-hdd", "c.img").returncode == 0, "the cache again"
+    exported = ctl(ws, "export", "g").stdout
+    (ws.root / "g.toml").write_text(exported.replace("slot = 9", "slot = 10"))
+    assert ctl(ws, "import", "g", str(ws.root / "g.toml"), "--force").returncode == 0
+    written = [p for p in [ws.state, *ws.state.rglob("*")] if p.lstat().st_uid != nobody.pw_uid]
+    assert written == [], "files root wrote keep the directory's owner"
+    assert (ws.state / "g.toml").lstat().st_uid == nobody.pw_uid
+
+
+def test_an_unreadable_state_directory_is_one_line(ws: Workspace) -> None:
+    ws.state.write_text("not a directory")
+    done = ctl(ws, "list")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [f"qemuwrap-ctl: cannot read state directory {ws.state}: "
+                                        "Not a directory"]
