@@ -402,23 +402,37 @@ def qmp_socket(qemu_args: list[str]) -> str | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from qemuwrap.qmp import QMP
     from qemuwrap.qtree import parse as parse_qtree
 
     binary = _binary()
     directory = _directory()
-    name = model.guest_name(tokenise(args.qemu_args))
-    if name != args.name:
-        raise UsageError(f"the QEMU arguments name guest {name!r}, not {args.name!r}")
-    path, old = _load(args.name)
-    launch = plan_launch(args.qemu_args, FactsSource(binary, directory / ".cache"), old,
+    if args.libvirt:
+        qemu_args, qtree = _libvirt_guest(args.libvirt, args.connect)
+    else:
+        qemu_args, qtree = args.qemu_args, None
+    name = model.guest_name(tokenise(qemu_args))
+    wanted = args.name or args.libvirt
+    if name is None or name != wanted:
+        raise UsageError(f"the QEMU arguments name guest {name!r}, not {wanted!r}")
+    path, old = _load(name)
+    launch = plan_launch(qemu_args, FactsSource(binary, directory / ".cache"), old,
                          state.now())
-    socket_path = args.qmp or qmp_socket(args.qemu_args)
-    if launch.plan is None or socket_path is None:
-        raise UsageError("need the guest's QEMU arguments and its QMP socket (--qmp PATH)")
-    with QMP(socket_path) as qmp:
-        devices = parse_qtree(qmp.hmp("info qtree"))
-    expected = tuple(p for p in launch.plan.state.devices if p.key not in launch.plan.hidden)
+    if qtree is None:
+        socket_path = args.qmp or qmp_socket(qemu_args)
+        if launch.plan is None or socket_path is None:
+            raise UsageError("need the guest's QEMU arguments and its QMP socket (--qmp PATH), "
+                             "or --libvirt DOMAIN")
+        from qemuwrap.qmp import QMP
+
+        with QMP(socket_path) as qmp:
+            qtree = qmp.hmp("info qtree")
+    if launch.plan is None:
+        raise Refused(f"guest {name!r} is not one qemuwrap manages (a query or another machine)")
+    devices = parse_qtree(qtree)
+    # libvirt's argv places every device itself, so a plan of it would follow libvirt: a
+    # libvirt guest is held to what the state recorded when it was launched.
+    pins = old.devices if args.libvirt else launch.plan.state.devices
+    expected = tuple(p for p in pins if p.key not in launch.plan.hidden)
     differences = compare(expected, devices)
     for line in differences:
         print(line)
@@ -426,6 +440,30 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"ok: the {len(expected)} pinned devices of {name!r} are where "
               f"{path.name} says")
     return 1 if differences else 0
+
+
+def _virsh(uri: str, *args: str) -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
+                              timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Refused(f"cannot run virsh: {exc}") from None
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no output"])[0]
+        raise Refused(f"virsh {args[0]} failed: {first}")
+    return done.stdout
+
+
+def _libvirt_guest(domain: str, uri: str) -> tuple[list[str], str]:
+    """A running libvirt guest, read through libvirt itself (which holds its QMP monitor):
+    the command line libvirt makes for it, and its ``info qtree``."""
+    words = shlex.split(_virsh(uri, "domxml-to-native", "qemu-argv", "--domain", domain))
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        words.pop(0)  # the environment libvirt sets
+    qtree = _virsh(uri, "qemu-monitor-command", domain, "--hmp", "info qtree")
+    return words[1:], qtree
 
 
 def where_found(pin: Pin, devices: list[dict[str, str]]) -> dict[str, str] | None:
@@ -532,10 +570,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace a different existing state")
     p = add("check", cmd_check, "compare a running guest with its state",
             "Read a running or paused guest's topology over QMP and compare it with the state "
-            "for these QEMU arguments; exit 1 on any difference.",
-            f"%(prog)s [-h] NAME [--qmp SOCKET] {QEMU_ARGS}")
-    p.add_argument("name")
+            "for these QEMU arguments; exit 1 on any difference. A libvirt guest is read "
+            "through libvirt itself (virsh), which holds its QMP monitor.",
+            f"%(prog)s [-h] NAME [--qmp SOCKET] {QEMU_ARGS}\n"
+            "       %(prog)s [-h] --libvirt DOMAIN [--connect URI]")
+    p.add_argument("name", nargs="?")
     p.add_argument("--qmp", metavar="SOCKET", help="QMP socket (default: from -qmp unix:)")
+    p.add_argument("--libvirt", metavar="DOMAIN",
+                   help="a running libvirt domain: its argv and qtree from virsh")
+    p.add_argument("--connect", metavar="URI", default="qemu:///system",
+                   help="libvirt connection for --libvirt (default: qemu:///system)")
     return top
 
 
@@ -556,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         top.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     if qemu_args and args.command not in ("plan", "check"):
         top.error(f"{args.command} takes no QEMU arguments (nothing after --)")
+    if args.command == "check" and bool(args.libvirt) == bool(args.name or qemu_args):
+        top.error(f"check takes NAME [--qmp SOCKET] {QEMU_ARGS}, or --libvirt DOMAIN")
     args.qemu_args = qemu_args
     try:
         result: int = args.func(args)
