@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from libvirtd import Libvirt, domain_xml, emulator
 
 from qemuwrap import state
 
 from conftest import Workspace
+from libvirtd import Libvirt, domain_xml, emulator
 
 pytestmark = pytest.mark.qemu
 DATA = Path(__file__).parent / "data" / "libvirt"
