@@ -131,9 +131,7 @@ def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | Non
             try:
                 qmp.accept(timeout)
                 pci = firmware_pci(qmp, timeout) if run else qmp.cmd("query-pci")
-                qtree = qmp.cmd("human-monitor-command", **{"command-line": "info qtree"})
-                block = qmp.cmd("query-block")
-                machine = qmp.cmd("qom-get", path="/machine", property="type")
+                topo = read(qmp, argv, pci)
                 qmp.cmd("quit")
             except Exception as exc:
                 proc.kill()
@@ -148,6 +146,16 @@ def launch(prefix: Sequence[str], args: Sequence[str], env: dict[str, str] | Non
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+    return topo
+
+
+def read(qmp: QEMUMonitorProtocol, argv: list[str],
+         pci: list[dict[str, Any]] | None = None) -> Topology:
+    """What the guest of a running QEMU would see, over its QMP connection."""
+    pci = qmp.cmd("query-pci") if pci is None else pci
+    qtree = qmp.cmd("human-monitor-command", **{"command-line": "info qtree"})
+    block = qmp.cmd("query-block")
+    machine = qmp.cmd("qom-get", path="/machine", property="type")
     topo = Topology(qtree=str(qtree), argv=argv, machine=str(machine).removesuffix("-machine"))
     topo.drives = {b["device"]: b["inserted"]["file"] for b in block
                    if b.get("device") and "inserted" in b}
