@@ -43,10 +43,14 @@ def reversed_options(args: list[str]) -> list[str]:
 
 
 def kept(before: tinylinux.View, after: tinylinux.View) -> list[str]:
-    """What changed for the guest between two views, for devices in both: a NIC's name
-    (by MAC), a disk's path (by the marker in its image). Empty: nothing moved."""
+    """What changed for the guest between two views: a NIC's name or model (by its MAC:
+    what a guest's network configuration follows), a disk's path (by the marker in its
+    image). Empty: nothing moved."""
     moved = [f"NIC {mac}: {before.name(mac)} -> {after.name(mac)}" for mac in before.nics
              if mac in after.nics and after.name(mac) != before.name(mac)]
+    moved += [f"NIC {mac}: another model ({before.nics[mac][1]} -> {after.nics[mac][1]})"
+              for mac in before.nics if mac in after.nics
+              and after.nics[mac][1] != before.nics[mac][1]]
     moved += [f"NIC {mac}: gone" for mac in before.nics if mac not in after.nics]
     moved += [f"disk {mark}: {before.disks[mark][0]} -> {after.disks[mark][0]}"
               for mark in before.disks if mark in after.disks

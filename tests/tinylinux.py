@@ -6,7 +6,7 @@ initramfs whose ``/init`` loads the drivers the tests' devices need, prints on t
 serial console every PCI function, every NIC's MAC and the names systemd would give
 it (``enpXsY`` from the PCI path, ``ensN`` from the hotplug slot, ``enoN`` from the
 firmware's index), every disk's ``/dev/disk/by-path`` name and the marker written
-into its image, then powers off. Built once per kernel version and cached.
+into its image, then powers off. Built once per kernel version (and version of /init) and cached.
 
 A boot takes a few seconds under TCG. On these machines ``/dev/kvm`` opens but a
 stock kernel does not boot on it (a nested, paravirtual KVM): KVM is tried once, the
@@ -16,6 +16,7 @@ answer remembered, and TCG used otherwise.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import re
 import shutil
@@ -61,7 +62,7 @@ for n in /sys/class/net/*; do
   done
   eno=-
   [ -f $p/acpi_index ] && [ "$(cat $p/acpi_index)" != 0 ] && eno="eno$(cat $p/acpi_index)"
-  echo "NIC $(cat $n/address) $a $enp $ens $eno"
+  echo "NIC $(cat $n/address) $a $(cat $p/device) $enp $ens $eno"
 done
 for b in /sys/block/vd* /sys/block/sd* /sys/block/sr*; do
   [ -e "$b" ] || continue
@@ -134,7 +135,8 @@ def build() -> tuple[Path, Path]:
         debs = _download(Path(tmp))
         kernel_deb = next(d for d in debs if d.name.startswith("linux-image-6") or
                           re.match(r"linux-image-\d", d.name))
-        target = CACHE / kernel_deb.name.removesuffix(".deb")
+        recipe = hashlib.sha256(f"{INIT}{DRIVERS}{APPEND}".encode()).hexdigest()[:12]
+        target = CACHE / f"{kernel_deb.name.removesuffix('.deb')}-{recipe}"
         if (target / "initrd.gz").exists():
             return target / "vmlinuz", target / "initrd.gz"
         tree = Path(tmp) / "tree"
@@ -164,13 +166,13 @@ class View:
 
     pci: list[str] = field(default_factory=list)
     nics: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """MAC -> (PCI address, enp name, ens name, eno name)."""
+    """MAC -> (PCI address, PCI device id, enp name, ens name, eno name)."""
     disks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Image marker -> (by-path name, serial)."""
 
     def name(self, mac: str) -> str:
         """The name systemd gives the NIC: onboard index, else hotplug slot, else path."""
-        _, enp, ens, eno = self.nics[mac]
+        _, _, enp, ens, eno = self.nics[mac]
         return eno if eno != "-" else ens if ens != "-" else enp
 
 
@@ -183,7 +185,7 @@ def parse(console: str) -> View:
         words = line.split()
         if words[:1] == ["PCI"]:
             view.pci.append(" ".join(words[1:]))
-        elif words[:1] == ["NIC"] and len(words) == 6:
+        elif words[:1] == ["NIC"] and len(words) == 7:
             view.nics[words[1]] = tuple(words[2:])
         elif words[:1] == ["DISK"] and len(words) == 4:
             view.disks[words[2]] = (words[1], words[3])
