@@ -6,7 +6,7 @@ with an identity key, and the answer maps keys to spots ``(bus, slot, function)`
 "the lowest free slot in creation order" is exactly what QEMU itself does, which
 is what makes adoption invisible.
 
-Promise 3: a spot that a removed device held (a tombstone) is not handed out
+Promise 3 (docs/promises.md): a spot that a removed device held (a tombstone) is not handed out
 while never-used spots remain, or a new NIC would inherit the old one's
 guest-side name and IP. A growable bus keeps its last never-used slot for a
 bridge, so that there is always room for one more device.

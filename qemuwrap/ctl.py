@@ -23,15 +23,11 @@ from typing import Any
 from qemuwrap import __version__, model, pinning, preflight, replay, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import find_qemu, load_config, state_dir
-from qemuwrap.errors import ConflictError, QemuwrapError, StateError, UsageError
+from qemuwrap.errors import ConflictError, QemuwrapError, RefusedError, StateError, UsageError
 from qemuwrap.launch import FactsSource, plan_launch
 from qemuwrap.readconfig import expand_all
 from qemuwrap.schema import ISA_BUS
 from qemuwrap.state import GuestState, Pin
-
-
-class Refused(QemuwrapError):
-    """The request is understood but not done (exit status 1)."""
 
 
 def _directory() -> Path:
@@ -46,7 +42,7 @@ def _load(name: str) -> tuple[Path, GuestState]:
     path = state.path_for(_directory(), name)
     loaded = state.load(path)
     if loaded is None:
-        raise Refused(f"no state for guest {name!r} in {path.parent}")
+        raise RefusedError(f"no state for guest {name!r} in {path.parent}")
     return path, loaded
 
 
@@ -57,7 +53,7 @@ def _editing(name: str) -> Iterator[tuple[Path, GuestState, list[GuestState]]]:
     with state.locked(path):
         loaded = state.load(path)
         if loaded is None:
-            raise Refused(f"no state for guest {name!r} in {path.parent}")
+            raise RefusedError(f"no state for guest {name!r} in {path.parent}")
         out: list[GuestState] = []
         yield path, loaded, out
         if out:
@@ -91,7 +87,7 @@ def running_pid(name: str) -> int | None:
 def _refuse_if_running(name: str) -> None:
     pid = running_pid(name)
     if pid is not None:
-        raise Refused(f"guest {name!r} is running (PID {pid}); stop it first")
+        raise RefusedError(f"guest {name!r} is running (PID {pid}); stop it first")
 
 
 def pin_json(pin: Pin) -> dict[str, Any]:
@@ -229,7 +225,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     path = state.path_for(_directory(), args.name)
     found = state.load_as_written(path)
     if found is None:
-        raise Refused(f"no state for guest {args.name!r} in {path.parent}")
+        raise RefusedError(f"no state for guest {args.name!r} in {path.parent}")
     guest, problems = found
     if args.json:
         _print_json({"name": guest.name, "machine": guest.machine, "problems": problems,
@@ -264,7 +260,7 @@ def _confirm(question: str, yes: bool) -> None:
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
-        raise Refused("not confirmed; nothing changed (use --yes to skip the question)")
+        raise RefusedError("not confirmed; nothing changed (use --yes to skip the question)")
 
 
 def _find_key(guest: GuestState, key: str) -> str:
@@ -274,7 +270,7 @@ def _find_key(guest: GuestState, key: str) -> str:
         return key
     if f"disk:{key}" in keys:
         return f"disk:{key}"
-    raise Refused(f"guest {guest.name!r} has no device {key!r}")
+    raise RefusedError(f"guest {guest.name!r} has no device {key!r}")
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
@@ -320,7 +316,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
         key = _find_key(guest, args.key)
         current = next((p for p in guest.devices if p.key == key), None)
         if current is None:
-            raise Refused(f"{key!r} is removed; only a present device can be pinned")
+            raise RefusedError(f"{key!r} is removed; only a present device can be pinned")
         root = "pcie.0" if "q35" in guest.machine else "pci.0"
         usb_bus = current.bus if current.port is not None else None
         moved = replace(current, **parse_address(args.address, root, usb_bus))
@@ -364,7 +360,7 @@ def _install(name: str, new: GuestState, force: bool) -> int:
     with state.locked(path):
         old = state.load(path)
         if old is not None and not state.same_topology(old, new) and not force:
-            raise Refused(f"{path} holds a different state for {name!r}; --force replaces it")
+            raise RefusedError(f"{path} holds a different state for {name!r}; --force replaces it")
         state.save(path, new)
     print(f"saved {path}", file=sys.stderr)
     return 0
@@ -374,7 +370,7 @@ def _read(source: Path) -> str:
     try:
         return source.read_text()
     except OSError as exc:
-        raise Refused(f"cannot read {source}: {exc.strerror}") from None
+        raise RefusedError(f"cannot read {source}: {exc.strerror}") from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -427,7 +423,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         with QMP(socket_path) as qmp:
             qtree = qmp.hmp("info qtree")
     if launch.plan is None:
-        raise Refused(f"guest {name!r} is not one qemuwrap manages (a query or another machine)")
+        raise RefusedError(f"guest {name!r} is not one qemuwrap manages (a query or another "
+                           "machine)")
     devices = parse_qtree(qtree)
     # libvirt's argv places every device itself, so a plan of it would follow libvirt: a
     # libvirt guest is held to what the state recorded when it was launched.
@@ -449,10 +446,10 @@ def _virsh(uri: str, *args: str) -> str:
         done = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
                               timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Refused(f"cannot run virsh: {exc}") from None
+        raise RefusedError(f"cannot run virsh: {exc}") from None
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no output"])[0]
-        raise Refused(f"virsh {args[0]} failed: {first}")
+        raise RefusedError(f"virsh {args[0]} failed: {first}")
     return done.stdout
 
 
@@ -608,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         return result
     except QemuwrapError as exc:
         print(f"qemuwrap-ctl: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     except BrokenPipeError:
         return 0
 

@@ -3,11 +3,16 @@
 The CLI catches only the root and prints its message as one line::
 
     QemuwrapError
-     +-- UsageError        the command line cannot be understood (bad QemuOpts, JSON, if=)
+     +-- UsageError        the command line cannot be understood (bad QemuOpts, JSON, if=),
+     |                     or asks for what the installed QEMU does not offer
      +-- ConflictError     two devices want one address, or the machine changed family
-     +-- StateError        a state file cannot be read, parsed or written
+     +-- StateError        a state file cannot be read, parsed, used or written
      +-- MachineError      the pinned or requested machine type is not offered
      +-- QemuNotFoundError no real QEMU binary to exec, or qemuwrap would exec itself
+     +-- RefusedError      a qemuwrap-ctl request understood but not done
+
+The wrapper exits 1 on any of them, as QEMU does on a bad option; qemuwrap-ctl
+exits 2 on a UsageError (its usage) and 1 on the others.
 """
 
 
@@ -33,3 +38,7 @@ class MachineError(QemuwrapError):
 
 class QemuNotFoundError(QemuwrapError):
     """No real QEMU binary could be found, or the one configured is qemuwrap itself."""
+
+
+class RefusedError(QemuwrapError):
+    """A qemuwrap-ctl request that is understood but not done (no state, a running guest)."""

@@ -3,7 +3,7 @@
 The board layout is what QEMU builds before any option's device: which PCI slots
 are taken (host bridge, PIIX/ICH9 functions), where devices start, and the IDE
 (or AHCI) ports that ``-drive`` indexes map to. Measured on QEMU 7.2 with
-``query-pci``; see design.md.
+``query-pci``; see docs/promises.md.
 """
 
 import re

@@ -6,7 +6,7 @@ board's defaults (VGA, the NIC added when no network option is given, the empty
 CD-ROM at IDE index 2) become explicit devices too, so that they can be pinned.
 Everything else stays as the words it was. Nothing here knows of state files.
 
-QEMU creates devices in this order (design.md), which decides where a device
+QEMU creates devices in this order (docs/promises.md), which decides where a device
 lands when nothing pins it: the board VGA; NICs of ``-nic``, then of ``-net nic``;
 ``-device`` options as QemuOpts; the devices of ``-drive if=virtio``; JSON
 ``-device`` options. IDE drives sit at their ``-drive`` index; an IDE ``-device``

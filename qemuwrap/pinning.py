@@ -142,7 +142,7 @@ def _macs(guest: Guest, keep: dict[str, str], used: set[str]) -> dict[int, str]:
 
 def vacated(pin: Pin) -> Pin:
     """The tombstone a device leaves where it was when it is moved (by an explicit address
-    or by hand): the spot is freed like a removed device's (promise 3)."""
+    or by hand): the spot is freed like a removed device's (promise 3, docs/promises.md)."""
     return replace(pin, key=f"{VACATED}{pin.key}@{pin.describe()}", mac=None)
 
 

@@ -273,3 +273,13 @@ def test_an_unreadable_state_directory_is_one_line(ws: Workspace) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [f"qemuwrap-ctl: cannot read state directory {ws.state}: "
                                         "Not a directory"]
+
+
+def test_usage_errors_exit_2_and_refusals_exit_1(ws: Workspace) -> None:
+    ws.wrapped(BASE)
+    bad_address = ctl(ws, "pin", "g", "disk:a.img", "zz")
+    assert bad_address.returncode == 2 and "cannot read address 'zz'" in bad_address.stderr
+    wrong_guest = ctl(ws, "check", "g", "--", "-name", "other")
+    assert wrong_guest.returncode == 2
+    no_state = ctl(ws, "show", "nobody")
+    assert no_state.returncode == 1 and "no state for guest 'nobody'" in no_state.stderr
