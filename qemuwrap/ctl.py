@@ -24,8 +24,7 @@ from qemuwrap import __version__, model, pinning, preflight, replay, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, RefusedError, StateError, UsageError
-from qemuwrap.launch import FactsSource, plan_launch
-from qemuwrap.readconfig import expand_all
+from qemuwrap.launch import FactsSource, as_called, plan_exec, plan_launch
 from qemuwrap.schema import ISA_BUS
 from qemuwrap.state import GuestState, Pin
 
@@ -119,11 +118,16 @@ def _print_json(data: Any) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     binary = _binary()
     directory = _directory()
-    tokens = expand_all(tokenise(args.qemu_args))
+    qemu_args, tokens = as_called(args.called_as, binary, args.qemu_args)
     name = model.guest_name(tokens)
-    old = state.load(state.path_for(directory, name)) if name else None
-    launch = plan_launch(args.qemu_args, FactsSource(binary, directory / ".cache"), old,
-                         state.now())
+    source = FactsSource(binary, directory / ".cache")
+    if name is None or model.is_query(tokens):
+        launch = plan_launch(qemu_args, source, None, state.now(), tokens)
+        old = None
+    else:
+        path = state.path_for(directory, name)
+        old = state.load(path)
+        launch = plan_exec(qemu_args, tokens, source, old, state.now(), path)
     plan = launch.plan
     if plan is not None:
         preflight.check_images(tokens)
@@ -519,8 +523,10 @@ def parser() -> argparse.ArgumentParser:
     p = add("plan", cmd_plan, "show what qemuwrap would run, changing nothing",
             "Show the argv qemuwrap would exec for these QEMU arguments (one shell-quoted line) "
             "and what would change in the guest's state. Starts nothing, writes nothing.",
-            f"%(prog)s [-h] [--json] {QEMU_ARGS}")
+            f"%(prog)s [-h] [--json] [--as PROGRAM] {QEMU_ARGS}")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--as", dest="called_as", metavar="PROGRAM", default="qemuwrap",
+                   help="the name qemuwrap is called by (qemu-kvm and kvm add -accel kvm)")
     p = add("list", cmd_list, "list guests with state",
             "Every guest with a state file: machine, device count, last launch, and the PID "
             "of its QEMU if it runs now.")

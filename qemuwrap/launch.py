@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -115,13 +115,7 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     config = config or load_config()
     self_paths = [argv[0], sys.argv[0]]
     binary = find_qemu(config, self_paths)
-    args = list(argv[1:])
-    tokens = expand_all(tokenise(args))
-    if (os.path.basename(argv[0]) in KVM_NAMES
-            and os.path.basename(binary).startswith("qemu-system-")
-            and not model.is_query(tokens) and not chooses_accel(tokens)):
-        args += ["-accel", "kvm"]
-        tokens.append(Token("accel", "kvm", ("-accel", "kvm")))
+    args, tokens = as_called(argv[0], binary, list(argv[1:]))
     if any(t.name in ("h", "help") for t in tokens):
         print(f"qemuwrap: the help below is {binary}'s; qemuwrap passes every QEMU option on "
               "(see qemuwrap(1), and qemuwrap-ctl --help to manage pinned guests)",
@@ -133,19 +127,38 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     state.ensure_dir(directory)
     source = FactsSource(binary, directory / ".cache")
     path = state.path_for(directory, name)
-    out = daemon_pid_file(tokens, path)
     with state.locked(path):
         old = state.load(path)
-        launch = plan_launch(args, source, old, state.now(), tokens)
+        launch = plan_exec(args, tokens, source, old, state.now(), path)
         if launch.plan is not None:
             preflight.check_images(tokens)
-        out = launch.argv + out
+        out = launch.argv
         incoming = any(t.name == "incoming" for t in tokens)
         if launch.plan is not None and not incoming and record(path, name, old,
                                                                 launch.plan.state):
             link_pid_file(tokens, path)
             replay.store(str(directory), argv, str(path), binary, out)
     return binary, out
+
+
+def as_called(program: str, binary: str, args: list[str]) -> tuple[list[str], list[Token]]:
+    """The command line as qemuwrap runs it, read into tokens: called as ``qemu-kvm`` or
+    ``kvm`` in front of a plain ``qemu-system-*``, with ``-accel kvm`` unless it chooses."""
+    tokens = expand_all(tokenise(args))
+    if (os.path.basename(program) in KVM_NAMES
+            and os.path.basename(binary).startswith("qemu-system-")
+            and not model.is_query(tokens) and not chooses_accel(tokens)):
+        args = [*args, "-accel", "kvm"]
+        tokens.append(Token("accel", "kvm", ("-accel", "kvm")))
+    return args, tokens
+
+
+def plan_exec(args: list[str], tokens: list[Token], facts_of: FactsSource,
+              old: state.GuestState | None, now: datetime, path: Path) -> Launch:
+    """Exactly what a launch of the guest whose state is ``path`` executes: the plan, and the
+    ``-pidfile`` a ``-daemonize``d guest gets. ``qemuwrap-ctl plan`` shows the same."""
+    launch = plan_launch(args, facts_of, old, now, tokens)
+    return replace(launch, argv=launch.argv + daemon_pid_file(tokens, path))
 
 
 def daemon_pid_file(tokens: list[Token], path: Path) -> list[str]:

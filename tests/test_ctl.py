@@ -283,3 +283,43 @@ def test_usage_errors_exit_2_and_refusals_exit_1(ws: Workspace) -> None:
     assert wrong_guest.returncode == 2
     no_state = ctl(ws, "show", "nobody")
     assert no_state.returncode == 1 and "no state for guest 'nobody'" in no_state.stderr
+
+
+PLAN_LINES = {
+    "win7": ("qemuwrap", ["-name", "p", "-m", "512", "-drive", "file=a.img,if=virtio",
+                          "-net", "nic,model=virtio", "-net", "user"]),
+    "daemonize": ("qemuwrap", ["-name", "p", "-daemonize", "-hda", "a.img"]),
+    "daemonize-own-pidfile": ("qemuwrap", ["-name", "p", "-daemonize", "-pidfile", "x.pid"]),
+    "qemu-kvm": ("qemu-kvm", ["-name", "p", "-M", "q35", "-usb", "-device", "usb-tablet"]),
+    "kvm": ("kvm", ["-name", "p", "-nic", "user,model=e1000"]),
+    "kvm-chooses-tcg": ("kvm", ["-name", "p", "-accel", "tcg"]),
+    "no-name": ("qemu-kvm", ["-hda", "a.img"]),
+    "query": ("qemuwrap", ["-name", "p", "-device", "help"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLAN_LINES))
+def test_plan_shows_exactly_what_the_launch_executes(ws: Workspace, tmp_path: Path,
+                                                      case: str) -> None:
+    """One launch path: ``plan --json`` argv is what the real binary is handed."""
+    program, args = PLAN_LINES[case]
+    received = tmp_path / "argv"
+    fake = tmp_path / "qemu-system-x86_64"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in "-machine help"|"-device help"|"-help") '
+                    f'exec {guest.QEMU_PATH} "$@";; esac\n'
+                    f'printf "%s\\n" "$0" "$@" > {received}\n')
+    fake.chmod(0o755)
+    env = ws.env(QEMUWRAP_QEMU=str(fake))
+    planned = subprocess.run([CTL, "plan", "--json", "--as", program, "--", *args], env=env,
+                             cwd=ws.root, capture_output=True, text=True, check=False)
+    assert planned.returncode == 0, planned.stderr
+    link = tmp_path / program
+    link.symlink_to(Path(WRAPPER[-1]))
+    launched = subprocess.run([WRAPPER[0], "-I", str(link), *args], env=env, cwd=ws.root,
+                              capture_output=True, text=True, check=False)
+    assert launched.returncode == 0, launched.stderr
+    assert json.loads(planned.stdout)["argv"] == received.read_text().splitlines()
+    if case.startswith("daemonize"):
+        assert "-pidfile" in received.read_text()
+    kvm = program in ("qemu-kvm", "kvm") and "-accel" not in args
+    assert ("\n-accel\nkvm\n" in received.read_text()) == kvm
