@@ -27,6 +27,32 @@ def state_dir(configured: str | None = None) -> str:
     return os.path.join(base, "qemuwrap")
 
 
+def configured_state_dir() -> tuple[bool, str | None]:
+    """The config file's ``state_dir``, read without tomllib (the replay runs before anything
+    is imported): (understood, value). Only plain ``key = "value"`` lines and comments are
+    understood; a file of any other form is left to the full pipeline's TOML reader."""
+    try:
+        with open(config_file(), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return True, None
+    except (OSError, ValueError):
+        return False, None
+    value: str | None = None
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        key, eq, rest = text.partition("=")
+        rest = rest.strip()
+        if (not eq or key.strip() not in ("qemu", "state_dir") or len(rest) < 2
+                or rest[0] != '"' or rest[-1] != '"' or '"' in rest[1:-1] or "\\" in rest):
+            return False, None
+        if key.strip() == "state_dir":
+            value = rest[1:-1]
+    return True, value
+
+
 def keep_owner(fd: int, directory: str) -> None:
     """Give a file root creates in another user's state directory to that user: the
     QEMU that runs as them (libvirt's ``libvirt-qemu``, say) must read and write it

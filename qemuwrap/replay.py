@@ -123,7 +123,10 @@ def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
     if os.environ.get("QEMUWRAP_EXEC"):
         return None
     key = _key(argv)
-    path = _file(paths.state_dir(), key)
+    understood, configured = paths.configured_state_dir()
+    if not understood:
+        return None
+    path = _file(paths.state_dir(configured), key)
     try:
         directory = os.stat(os.path.dirname(path), follow_symlinks=False)
         if (directory.st_uid != os.geteuid() or not stat.S_ISDIR(directory.st_mode)

@@ -102,3 +102,17 @@ def test_list_shows_a_replayed_launch_as_the_last_one(ws: Workspace) -> None:
     recorded = next(line for line in saved.splitlines() if line.startswith("last_launch"))
     stamp = recorded.split("=", 1)[1].strip().replace(" ", "T")
     assert rows[0]["last_launch"] > stamp
+
+
+def test_a_state_dir_from_the_config_file_is_replayed_too(ws: Workspace, tmp_path: Path) -> None:
+    """libvirt's setup: state_dir in config.toml, no environment: the replay finds its
+    record where the launch put it. A config of another form than key = "value" lines is
+    left to the full pipeline (no replay, same launch)."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'# qemuwrap\nstate_dir = "{tmp_path / "configured"}"\n')
+    env = {"QEMUWRAP_CONFIG": str(config), "QEMUWRAP_STATE_DIR": ""}
+    first = start(ws, BASE, **env)
+    assert "(replayed)" not in first and (tmp_path / "configured" / "daily.toml").exists()
+    assert "exec (replayed)" in start(ws, BASE, **env)
+    config.write_text(f"state_dir = '{tmp_path / 'configured'}'\n")
+    assert "(replayed)" not in start(ws, BASE, **env)
