@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qemuwrap import paths
 from qemuwrap.errors import MachineError
@@ -117,6 +118,16 @@ def probe(binary: str) -> BinaryFacts:
     return BinaryFacts(machines, default, devices, aliases, options)
 
 
+def to_json(facts: BinaryFacts) -> dict[str, object]:
+    return {**asdict(facts), "options": sorted(facts.options)}
+
+
+def from_json(data: dict[str, Any]) -> BinaryFacts:
+    return BinaryFacts(machines=data["machines"], default_machine=data["default_machine"],
+                       devices={k: (v[0], v[1]) for k, v in data["devices"].items()},
+                       aliases=data["aliases"], options=frozenset(data["options"]))
+
+
 def _cache_file(cache_dir: Path, binary: str) -> Path:
     """One file per binary, named after its resolved path: ``usr%bin%qemu-system-x86_64.json``."""
     name = os.path.realpath(binary).strip("/").replace("%", "%25").replace("/", "%")
@@ -133,15 +144,12 @@ def load(binary: str, cache_dir: Path | None) -> BinaryFacts:
         try:
             data = json.loads(path.read_text())
             if all(data.get(k) == v for k, v in stamp.items()):
-                return BinaryFacts(
-                    machines=data["machines"], default_machine=data["default_machine"],
-                    devices={k: (v[0], v[1]) for k, v in data["devices"].items()},
-                    aliases=data["aliases"], options=frozenset(data["options"]))
+                return from_json(data)
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             pass
     facts = probe(binary)
     if path is not None:
-        _store(path, {**stamp, **asdict(facts), "options": sorted(facts.options)})
+        _store(path, {**stamp, **to_json(facts)})
     return facts
 
 

@@ -88,10 +88,12 @@ def refuse_unplaced_incoming(name: str, plan: Plan, requested: str | None) -> No
 class FactsSource:
     """The binary's facts, asked for only when a launch needs them."""
 
-    def __init__(self, binary: str, cache_dir: Path | None) -> None:
+    def __init__(self, binary: str, cache_dir: Path | None,
+                 facts: BinaryFacts | None = None) -> None:
+        """``facts``, when given, are the binary's as recorded (the golden tests' own)."""
         self.binary = binary
         self.cache_dir = cache_dir
-        self._facts: BinaryFacts | None = None
+        self._facts = facts
 
     def __call__(self) -> BinaryFacts:
         if self._facts is None:
