@@ -444,17 +444,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _virsh(uri: str, *args: str) -> str:
-    import subprocess
+    from qemuwrap.command import output
 
-    try:
-        done = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
-                              timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RefusedError(f"cannot run virsh: {exc}") from None
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no output"])[0]
-        raise RefusedError(f"virsh {args[0]} failed: {first}")
-    return done.stdout
+    return output(["virsh", "-c", uri, *args], RefusedError)
 
 
 def _libvirt_guest(domain: str, uri: str) -> tuple[list[str], str]:

@@ -96,18 +96,9 @@ def parse_help(text: str) -> frozenset[str]:
 
 
 def _ask(binary: str, *args: str) -> str:
-    import subprocess  # only when the cache misses: never on a daily launch
+    from qemuwrap.command import output  # only when the cache misses: never on a daily launch
 
-    env = dict(os.environ, QEMU_AUDIO_DRV="none")
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL, env=env, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MachineError(f"cannot run {binary} {' '.join(args)}: {exc}") from None
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no output"])[0]
-        raise MachineError(f"{binary} {' '.join(args)} failed: {first}")
-    return done.stdout
+    return output([binary, *args], MachineError, env=dict(os.environ, QEMU_AUDIO_DRV="none"))
 
 
 def probe(binary: str) -> BinaryFacts:
