@@ -134,12 +134,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     new = [p for p in plan.state.devices if p.key in plan.new_keys] if plan else []
     old_keys = {p.key for p in old.devices} if old else set()
     gone = [p for p in plan.state.tombstones if p.key in old_keys] if plan else []
+    put_back = [p for p in plan.bridges if p.options is not None] if plan else []
     machine = {"old": old.machine if old else None, "new": plan.machine if plan else None}
     if args.json:
         _print_json({"argv": [binary, *launch.argv], "guest": launch.guest,
                      "passthrough": plan is None, "machine": machine,
                      "new_devices": [pin_json(p) for p in new],
-                     "removed_devices": [pin_json(p) for p in gone]})
+                     "removed_devices": [pin_json(p) for p in gone],
+                     "put_back": [pin_json(p) for p in put_back]})
         return 0
     print(shlex.join([binary, *launch.argv]))
     if plan is None:
@@ -152,6 +154,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"# new: {p.key} -> {p.describe()}" + (f", mac {p.mac}" if p.mac else ""))
     for p in gone:
         print(f"# removed: {p.key} (was {p.describe()}; its place is kept for it)")
+    for p in put_back:
+        print(f"# put back: {p.key} ({p.driver} at {p.describe()}), empty: a bridge after it "
+              "is still there, and the guest's bus numbers stay")
     return 0
 
 

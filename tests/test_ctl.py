@@ -323,3 +323,17 @@ def test_plan_shows_exactly_what_the_launch_executes(ws: Workspace, tmp_path: Pa
         assert "-pidfile" in received.read_text()
     kvm = program in ("qemu-kvm", "kvm") and "-accel" not in args
     assert ("\n-accel\nkvm\n" in received.read_text()) == kvm
+
+
+def test_plan_says_when_it_puts_a_bridge_back(ws: Workspace) -> None:
+    ports = ["-name", "rp", "-M", "q35", "-nic", "none",
+             "-device", "pcie-root-port,id=rp1,chassis=1", "-device", "e1000e,bus=rp1",
+             "-device", "pcie-root-port,id=rp2,chassis=2", "-device", "virtio-rng-pci,bus=rp2"]
+    ws.wrapped(ports)
+    without_rp1 = [*ports[:6], *ports[10:]]
+    assert "rp1" not in " ".join(without_rp1) and "rp2" in " ".join(without_rp1)
+    text = ctl(ws, "plan", "--", *without_rp1)
+    assert "# put back: id:rp1 (pcie-root-port at pcie.0 " in text.stdout, text.stdout
+    shown = ctl_json(ws, "plan", "--", *without_rp1)
+    assert [d["key"] for d in shown["put_back"]] == ["id:rp1"]
+    assert "pcie-root-port,id=rp1,chassis=1,bus=pcie.0" in " ".join(shown["argv"])
