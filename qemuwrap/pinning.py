@@ -198,14 +198,14 @@ def shown_bridges(recorded: list[Pin], present: list[Pin], occupied: set[str]) -
                 shown.add(p.key)
                 busy.add(p.spot[0])
                 grew = True
-    pci = [p for p in [*recorded, *present] if p.slot is not None]
+    scanned = scan_order([p for p in [*recorded, *present] if p.slot is not None])
     later = False
-    for p in reversed(scan_order(pci)):
+    for p in reversed(scanned):
         if p.key in shown:
             later = True
         elif later:
             shown.add(p.key)
-    order = {p.key: i for i, p in enumerate(scan_order(pci))}
+    order = {p.key: i for i, p in enumerate(scanned)}
     kept = [p for p in recorded if p.key in shown]
     return sorted(kept, key=lambda p: (p.port is not None, order.get(p.key, 0),
                                        (p.port or "").count(".")))
