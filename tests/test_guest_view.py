@@ -10,12 +10,14 @@ runs under ``pytest -m slow``.
 
 from __future__ import annotations
 
+import os
+
 import pytest
-import tinylinux
-from test_pinning_qemu import pairs
 
 import guest
+import tinylinux
 from conftest import IMAGES, WRAPPER, Workspace
+from test_pinning_qemu import pairs
 
 pytestmark = pytest.mark.qemu
 
@@ -100,3 +102,17 @@ def test_every_nic_model_keeps_its_name(marked: Workspace, machine: str, model: 
     assert first == boot(marked, base, wrapped=False)
     assert kept(first, boot(marked, edited, wrapped=True)) == []
     assert kept(first, boot(marked, edited, wrapped=False)), "plain QEMU moves the NIC"
+
+
+QEMU10 = os.environ.get("QEMUWRAP_TEST_QEMU10", "/opt/qemuwrap-test/qemu-10.0/qemu-system-x86_64")
+
+
+@pytest.mark.parametrize("base", [PC, Q35], ids=["pc", "q35"])
+def test_the_guest_sees_nothing_of_an_upgrade_to_qemu_10(marked: Workspace,
+                                                          base: list[str]) -> None:
+    """QEMU 7.2, then 10.0 at its place: through qemuwrap (its machine pinned) the guest
+    reports exactly what it reported before the upgrade."""
+    before = boot(marked, base, wrapped=True)
+    after = tinylinux.boot(WRAPPER, ["-name", "view", *base],
+                           marked.env(QEMUWRAP_QEMU=QEMU10), marked.root)
+    assert after == before

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 from qemu.qmp.legacy import QEMUMonitorProtocol
-from test_pinning_qemu import pairs
 
 import guest
 from conftest import ROOT, WRAPPER, Workspace
+from test_pinning_qemu import pairs
 
 pytestmark = pytest.mark.qemu
 QEMU10 = os.environ.get("QEMUWRAP_TEST_QEMU10", "/opt/qemuwrap-test/qemu-10.0/qemu-system-x86_64")

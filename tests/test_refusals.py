@@ -14,13 +14,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_libvirt import ARGV, runnable
 
 from qemuwrap.cmdline import tokenise
 from qemuwrap.errors import UsageError
 from qemuwrap.preflight import check_images
 
 from conftest import WRAPPER, Workspace
+from test_libvirt import ARGV, runnable
 
 pytestmark = pytest.mark.qemu
 GOOD = ["-name", "typo", "-drive", "file=a.img,if=virtio,format=raw",
