@@ -22,8 +22,10 @@ Linux keeps the wrapper's peak across the exec (see peak_rss for how).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -100,11 +102,18 @@ def seed_cache(cache: Path, binary: str) -> None:
     real = facts.load(QEMU, cache)
     st = os.stat(binary)
     data = {"format": facts.CACHE_FORMAT, "path": os.path.realpath(binary), "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns, "machines": real.machines,
-            "default_machine": real.default_machine,
-            "devices": {k: list(v) for k, v in real.devices.items()},
-            "aliases": real.aliases, "options": sorted(real.options)}
+            "mtime_ns": st.st_mtime_ns, **facts.to_json(real)}
     facts._cache_file(cache, binary).write_text(json.dumps(data))
+
+
+def make_images(args: list[str]) -> None:
+    """The (empty) image files a line names, in the working directory: qemuwrap refuses a
+    launch whose local image does not exist, as QEMU would."""
+    for option, value in itertools.pairwise(args):
+        names = re.findall(r"(?:^|,)file=([^,]+)", value) if option == "-drive" else (
+            [value] if option in ("-hda", "-hdb", "-hdc", "-hdd") else [])
+        for name in names:
+            Path(name).touch()
 
 
 def install(venv_dir: Path) -> tuple[str, str]:
@@ -121,6 +130,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="qemuwrap-bench-"))
+    os.chdir(work)
+    make_images([*guest_30("x"), *guest_250("x")])
     true = shutil.which("true") or "/bin/true"
     env = dict(os.environ, QEMUWRAP_QEMU=true, QEMUWRAP_STATE_DIR=str(work / "state"),
                QEMUWRAP_CONFIG=str(work / "none.toml"))
