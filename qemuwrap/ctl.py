@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qemuwrap import __version__, model, pinning, preflight, replay, state
+from qemuwrap import __version__, identity, model, pinning, preflight, replay, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, RefusedError, StateError, UsageError
@@ -277,8 +277,8 @@ def _find_key(guest: GuestState, key: str) -> str:
     keys = {p.key for p in (*guest.devices, *guest.tombstones)}
     if key in keys:
         return key
-    if f"disk:{key}" in keys:
-        return f"disk:{key}"
+    if identity.disk(key) in keys:
+        return identity.disk(key)
     raise RefusedError(f"guest {guest.name!r} has no device {key!r}")
 
 
@@ -329,7 +329,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
         root = "pcie.0" if "q35" in guest.machine else "pci.0"
         usb_bus = current.bus if current.port is not None else None
         moved = replace(current, **parse_address(args.address, root, usb_bus))
-        own = f"{pinning.VACATED}{key}@"
+        own = identity.moved(key, "")
         for other in (*guest.devices, *guest.tombstones):
             if other.key != key and not other.key.startswith(own) and other.spot == moved.spot:
                 raise ConflictError(f"{moved.describe()} is held by {other.key!r}")
@@ -344,7 +344,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
 def cmd_rename(args: argparse.Namespace) -> int:
     with _editing(args.name) as (_, guest, out):
         old = _find_key(guest, args.old)
-        new = args.new if ":" in args.new or "#" in args.new else f"disk:{args.new}"
+        new = args.new if ":" in args.new or "#" in args.new else identity.disk(args.new)
         if any(p.key == new for p in (*guest.devices, *guest.tombstones)):
             raise ConflictError(f"guest {args.name!r} already has a device {new!r}")
         out.append(replace(

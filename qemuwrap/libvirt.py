@@ -11,6 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
+from qemuwrap import identity
 from qemuwrap.errors import StateError
 from qemuwrap.machine import family
 from qemuwrap.state import GuestState, Pin
@@ -51,7 +52,7 @@ def domain_state(text: str, source: str, now: datetime) -> GuestState:
         address = dev.find("address")
         driver, key, mac = _identify(dev, ordinals)
         if dev.tag == "video" and driver:
-            key = "board:vga" if primary_video else key
+            key = identity.BOARD_VGA if primary_video else key
             primary_video = False
         if address is None or driver is None:
             continue
@@ -88,20 +89,20 @@ def _identify(dev: ET.Element, ordinals: dict[str, int]) -> tuple[str | None, st
                   "sata": "ide-cd" if cdrom else "ide-hd"}.get(bus or "")
         source = dev.find("source")
         path = source.get("file") or source.get("dev") if source is not None else None
-        key = f"disk:{path}" if path else ""
+        key = identity.disk(path) if path else ""
     elif dev.tag == "interface":
         driver = NIC_MODELS.get(model_type or "")
         mac_el = dev.find("mac")
         mac = mac_el.get("address") if mac_el is not None else None
-        key = f"mac:{mac.lower()}" if mac else ""
+        key = identity.mac(mac) if mac else ""
     elif dev.tag == "video":
         driver = VIDEO_MODELS.get(model_type or "")
     elif dev.tag == "controller" and dev.get("type") == "pci":
         driver = BRIDGE_MODELS.get(dev.get("model") or "")
-        key = f"id:pci.{dev.get('index')}"
+        key = identity.of_id(f"pci.{dev.get('index')}")
     elif dev.tag in SIMPLE:
         driver = SIMPLE[dev.tag].get(dev.get("model") or model_type or "")
     if driver is not None and not key:
-        key = f"{driver}#{ordinals.get(driver, 0)}"
+        key = identity.ordinal(driver, ordinals.get(driver, 0))
         ordinals[driver] = ordinals.get(driver, 0) + 1
     return driver, key, mac

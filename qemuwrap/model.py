@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qemuwrap import qemuopts
+from qemuwrap import identity, qemuopts
 from qemuwrap.cmdline import Token
 from qemuwrap.errors import UsageError
 from qemuwrap.facts import BinaryFacts
@@ -267,7 +267,7 @@ class _Builder:
         if bus not in self.scsi_hbas and f"scsi{bus}" not in self.user_ids:
             self.scsi_hbas.add(bus)
             self.add(Device(driver=SCSI_HBA, space="pci", order=(3, self.next_seq()),
-                            props=Opts((("id", f"scsi{bus}"),)), key=f"id:scsi{bus}"))
+                            props=Opts((("id", f"scsi{bus}"),)), key=identity.of_id(f"scsi{bus}")))
         self.scsi_hbas.add(bus)
         backend, props = self.device_side(opts)
         cdrom = opts.get("media") == "cdrom"
@@ -365,11 +365,11 @@ class _Builder:
             device.json = {k: v for k, v in props.items() if k not in drop}
         else:
             device.props = _opts(token).without("driver", *drop)
-        identity = _str(props.get("id"))
+        ident = _str(props.get("id"))
         drive = _str(props.get("drive"))
-        device.key = (f"id:{identity}" if identity else
-                      f"disk:{self.drive_files[drive]}" if drive in self.drive_files else
-                      f"mac:{device.mac.lower()}" if nic and device.mac else "")
+        device.key = (identity.of_id(ident) if ident else
+                      identity.disk(self.drive_files[drive]) if drive in self.drive_files else
+                      identity.mac(device.mac) if nic and device.mac else "")
         self.add(device)
 
     def usbdevice(self, token: Token) -> None:
@@ -396,7 +396,7 @@ class _Builder:
         addr = opts.get("addr")
         slot, fn = parse_addr(addr) if addr is not None else (None, 0)
         return Device(driver=driver, space="pci", order=order, nic=True, props=props, mac=mac,
-                      key=f"mac:{mac.lower()}" if mac else "", slot=slot, function=fn,
+                      key=identity.mac(mac) if mac else "", slot=slot, function=fn,
                       before=backend)
 
     def nic_option(self, token: Token, opts: Opts, nth: int) -> None:
@@ -424,7 +424,7 @@ class _Builder:
         model = opts.get("model") or self.layout.default_nic
         mac = opts.get(mac_key)
         return Device(driver=self.facts.driver(model), space="isa", order=order, nic=True,
-                      mac=mac, key=f"mac:{mac.lower()}" if mac else "", before=before,
+                      mac=mac, key=identity.mac(mac) if mac else "", before=before,
                       legacy=(option, opts.without(mac_key, "vlan"), mac_key))
 
     def pci_nic(self, opts: Opts) -> bool:
@@ -511,7 +511,7 @@ class _Builder:
                               ("-netdev", "user,id=qwnet0"), "qwnet0", "macaddr")
             self.add(device)
         if not self.nodefaults and not self.cdrom_off:
-            self.add(Device(driver="ide-cd", space="ide", order=(1, 0), key="board:cdrom",
+            self.add(Device(driver="ide-cd", space="ide", order=(1, 0), key=identity.BOARD_CDROM,
                             drive=Opts((("media", "cdrom"),)),
                             only_at=self.layout.ide_spots[CDROM_INDEX]))
 
@@ -520,7 +520,7 @@ class _Builder:
             return
         driver = VGA_MODELS.get(model or "std")
         if driver is not None:
-            self.add(Device(driver=driver, space="pci", order=(0, 0), key="board:vga"))
+            self.add(Device(driver=driver, space="pci", order=(0, 0), key=identity.BOARD_VGA))
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -616,10 +616,10 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _disk_key(identity: str | None, file: str | None) -> str:
-    if identity:
-        return f"id:{identity}"
-    return f"disk:{file}" if file else ""
+def _disk_key(ident: str | None, file: str | None) -> str:
+    if ident:
+        return identity.of_id(ident)
+    return identity.disk(file) if file else ""
 
 
 def build(tokens: list[Token], facts: BinaryFacts, layout: Layout) -> Guest:
@@ -627,15 +627,15 @@ def build(tokens: list[Token], facts: BinaryFacts, layout: Layout) -> Guest:
     builder = _Builder(facts, layout)
     builder.build(tokens)
     devices = builder.devices
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     for device in sorted(devices, key=lambda d: d.order):
-        base = device.key or f"{device.driver}#"
+        base = ("key", device.key) if device.key else ("driver", device.driver)
         n = seen.get(base, 0)
         seen[base] = n + 1
         if not device.key:
-            device.key = f"{device.driver}#{n}"
+            device.key = identity.ordinal(device.driver, n)
         elif n:
-            device.key = f"{device.key}#{n}"
+            device.key = identity.twin(device.key, n)
     return Guest(name=guest_name(tokens) or "", machine=requested_machine(tokens),
                  items=builder.items, devices=devices, usb=builder.usb)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from qemuwrap import identity
 from qemuwrap.allocator import Bus, Request, Retired, Spot, allocate
 from qemuwrap.errors import ConflictError
 from qemuwrap.machine import HUB_PORTS, Layout
@@ -22,8 +23,6 @@ from qemuwrap.schema import BRIDGES, ISA_BUS, SCSI_UNITS
 from qemuwrap.state import GuestState, Pin, port_spot, spot_port
 
 MAC_BASE = "52:54:00:12:34:"
-VACATED = "moved:"
-"""Key prefix of a tombstone for the spot a moved device left (``vacated``)."""
 BRIDGE_SLOTS = {
     "pci-bridge": tuple(range(32)),
     "pcie-pci-bridge": tuple(range(32)),
@@ -94,14 +93,14 @@ class _Bridges:
         n = self.next_number()
         if bus == self.layout.root_bus and self.layout.bridge_chain[0] == "pcie-root-port":
             port = f"qwrp{n}"
-            self.pins.append(Pin(key=f"bridge:{port}", driver="pcie-root-port", bus=bus,
+            self.pins.append(Pin(key=identity.bridge(port), driver="pcie-root-port", bus=bus,
                                  slot=slot, function=0, provides=port, chassis=n,
                                  last_seen=self.now))
             bus, slot, driver = port, 0, "pcie-pci-bridge"
         else:
             driver = "pci-bridge"
         name = f"qwbr{n}"
-        self.pins.append(Pin(key=f"bridge:{name}", driver=driver, bus=bus, slot=slot,
+        self.pins.append(Pin(key=identity.bridge(name), driver=driver, bus=bus, slot=slot,
                              function=0, provides=name, chassis=n, last_seen=self.now))
         return Bus(name, BRIDGE_SLOTS[driver], growable=True)
 
@@ -109,7 +108,7 @@ class _Bridges:
         """QEMU's own rule: a USB device that would take the last free port gets a hub there."""
         qemu_bus, port = spot_port((bus, slot, 0))
         provides = f"{qemu_bus}:{port}"
-        self.pins.append(Pin(key=f"bridge:{provides}", driver="usb-hub", bus=qemu_bus,
+        self.pins.append(Pin(key=identity.bridge(provides), driver="usb-hub", bus=qemu_bus,
                              port=port, provides=provides, last_seen=self.now))
         return Bus(provides, HUB_PORTS, growable=True)
 
@@ -143,7 +142,7 @@ def _macs(guest: Guest, keep: dict[str, str], used: set[str]) -> dict[int, str]:
 def vacated(pin: Pin) -> Pin:
     """The tombstone a device leaves where it was when it is moved (by an explicit address
     or by hand): the spot is freed like a removed device's (promise 3, docs/promises.md)."""
-    return replace(pin, key=f"{VACATED}{pin.key}@{pin.describe()}", mac=None)
+    return replace(pin, key=identity.moved(pin.key, pin.describe()), mac=None)
 
 
 def with_vacated(tombstones: list[Pin], pins: dict[str, Pin], placed: list[Pin]) -> list[Pin]:
@@ -152,7 +151,7 @@ def with_vacated(tombstones: list[Pin], pins: dict[str, Pin], placed: list[Pin])
     occupied = {p.spot for p in placed}
     moved = [vacated(old) for p in placed
              if (old := pins.get(p.key)) is not None and old.spot != p.spot]
-    kept = [t for t in tombstones if not (t.key.startswith(VACATED) and t.spot in occupied)]
+    kept = [t for t in tombstones if not (identity.is_moved(t.key) and t.spot in occupied)]
     return list({t.key: t for t in [*kept, *moved]}.values())
 
 

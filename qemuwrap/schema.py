@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from qemuwrap import identity
+
 __all__ = ["ADDED_BRIDGES", "BRIDGES", "ISA_BUS", "SCSI_UNITS", "USB_PORT", "problems",
            "top_problems"]
 
@@ -44,9 +46,6 @@ DRIVER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+,-]*")
 MACHINE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 USB_PORT = re.compile(r"[1-9]\d*(\.[1-9]\d*)*")
-KEY = re.compile(r"(id|disk|mac|board|bridge):.+|moved:.+@.+|[A-Za-z0-9][A-Za-z0-9_.+,-]*#\d+",
-                 re.DOTALL)
-"""The identity keys the README documents, with the ``#N`` that tells twins apart."""
 PLACES = ("slot", "unit", "port")
 
 
@@ -78,7 +77,7 @@ def problems(data: Any, machine: str = "") -> list[tuple[str, str]]:
     if out:
         return out
     key, driver, bus = data["key"], data["driver"], data["bus"]
-    if not KEY.fullmatch(key):
+    if not identity.PATTERN.fullmatch(key):
         out.append(("key", f"{key!r} is none of the documented forms (id:, disk:, mac:, "
                            "board:, bridge:, moved:, DRIVER#N)"))
     if not DRIVER.fullmatch(driver):

@@ -1,0 +1,61 @@
+"""Identity keys: how a device is recognised on the next launch (README, "How a device is
+recognised"). The key is what a state file maps to a place, so it must not depend on
+where the device stands in the command line.
+
+In order: an explicit ``id=`` (``id:NAME``); a disk's image path as written
+(``disk:PATH``); a NIC's explicit MAC (``mac:52:54:00:aa:bb:cc``); the board's own VGA
+and CD-ROM (``board:vga``, ``board:cdrom``); otherwise the driver and its ordinal in
+QEMU's creation order (``virtio-net-pci#0``). A second device with the same key gets
+``#N`` after it. qemuwrap's own bridges and hubs are ``bridge:BUS``; the place a moved
+device left is ``moved:KEY@ADDRESS``.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["BOARD_CDROM", "BOARD_VGA", "PATTERN", "bridge", "disk", "is_moved", "mac",
+           "moved", "of_id", "ordinal", "twin"]
+
+BOARD_VGA = "board:vga"
+BOARD_CDROM = "board:cdrom"
+MOVED = "moved:"
+PATTERN = re.compile(
+    r"(id|disk|mac|board|bridge):.+|moved:.+@.+|[A-Za-z0-9][A-Za-z0-9_.+,-]*#\d+", re.DOTALL)
+"""Every form above, ``#N`` included: what a state file may hold as a key."""
+
+
+def of_id(name: str) -> str:
+    return f"id:{name}"
+
+
+def disk(path: str) -> str:
+    return f"disk:{path}"
+
+
+def mac(address: str) -> str:
+    return f"mac:{address.lower()}"
+
+
+def bridge(bus: str) -> str:
+    """A bridge or hub qemuwrap added, by the bus it provides."""
+    return f"bridge:{bus}"
+
+
+def moved(key: str, where: str) -> str:
+    """The tombstone for the place a device left when it was moved (promise 3)."""
+    return f"{MOVED}{key}@{where}"
+
+
+def is_moved(key: str) -> bool:
+    return key.startswith(MOVED)
+
+
+def ordinal(driver: str, n: int) -> str:
+    """A device known by nothing else: its driver and its ordinal among that driver's."""
+    return f"{driver}#{n}"
+
+
+def twin(key: str, n: int) -> str:
+    """The key of the n-th further device that has ``key`` too (two drives of one image)."""
+    return f"{key}#{n}"
