@@ -22,7 +22,7 @@ from typing import Any
 
 from qemuwrap import __version__, identity, model, pinning, preflight, replay, state
 from qemuwrap.cmdline import tokenise
-from qemuwrap.config import find_qemu, load_config, state_dir
+from qemuwrap.config import GUARD, find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, RefusedError, StateError, UsageError
 from qemuwrap.launch import FactsSource, as_called, plan_exec, plan_launch
 from qemuwrap.schema import ISA_BUS
@@ -61,7 +61,9 @@ def _editing(name: str) -> Iterator[tuple[Path, GuestState, list[GuestState]]]:
 
 def running_pid(name: str) -> int | None:
     """The PID of the guest's QEMU if it runs now: the holder of its run lock, else a
-    QEMU process started with ``-name NAME`` (one started without qemuwrap)."""
+    QEMU process started with ``-name NAME`` without qemuwrap. One that qemuwrap started
+    (``QEMUWRAP_EXEC`` in its environment) holds the run lock of its own state
+    directory, which may be another: it is not this guest."""
     import psutil
 
     path = state.path_for(_directory(), name)
@@ -76,10 +78,13 @@ def running_pid(name: str) -> int | None:
         if not cmd or "qemu" not in os.path.basename(cmd[0]):
             continue
         try:
-            if model.guest_name(tokenise(cmd[1:])) == name:
-                return int(proc.info["pid"])
-        except QemuwrapError:
+            if model.guest_name(tokenise(cmd[1:])) != name:
+                continue
+            if GUARD in proc.environ():
+                continue
+        except (QemuwrapError, psutil.Error):
             continue
+        return int(proc.info["pid"])
     return None
 
 

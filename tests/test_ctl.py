@@ -337,3 +337,24 @@ def test_plan_says_when_it_puts_a_bridge_back(ws: Workspace) -> None:
     shown = ctl_json(ws, "plan", "--", *without_rp1)
     assert [d["key"] for d in shown["put_back"]] == ["id:rp1"]
     assert "pcie-root-port,id=rp1,chassis=1,bus=pcie.0" in " ".join(shown["argv"])
+
+
+def test_a_guest_of_another_state_directory_is_not_this_one(ws: Workspace,
+                                                             tmp_path: Path) -> None:
+    """qemuwrap's QEMU for guest g of another state directory holds that directory's run
+    lock: it does not make this directory's g running. A plain QEMU named g still does."""
+    ws.wrapped(BASE)
+    (tmp_path / "other").mkdir()
+    other = Workspace(tmp_path / "other")
+    with Running(other, BASE):
+        assert ctl(ws, "pin", "g", "disk:a.img", "0x9").returncode == 0
+    plain = subprocess.Popen([guest.QEMU_PATH, *BASE, "-S", "-display", "none", "-accel",
+                              guest.accel()], cwd=ws.root, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        refused = ctl(ws, "pin", "g", "disk:a.img", "0xa")
+        assert refused.returncode == 1 and f"PID {plain.pid}" in refused.stderr
+    finally:
+        plain.kill()
+        plain.wait()
