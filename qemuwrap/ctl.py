@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qemuwrap import __version__, identity, model, pinning, preflight, replay, state
+from qemuwrap import __version__, identity, model, pinning, replay, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import GUARD, find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, RefusedError, StateError, UsageError
@@ -134,8 +134,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
         old = state.load(path)
         launch = plan_exec(qemu_args, tokens, source, old, state.now(), path)
     plan = launch.plan
-    if plan is not None:
-        preflight.check_images(tokens)
     new = [p for p in plan.state.devices if p.key in plan.new_keys] if plan else []
     old_keys = {p.key for p in old.devices} if old else set()
     gone = [p for p in plan.state.tombstones if p.key in old_keys] if plan else []

@@ -132,8 +132,6 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     with state.locked(path):
         old = state.load(path)
         launch = plan_exec(args, tokens, source, old, state.now(), path)
-        if launch.plan is not None:
-            preflight.check_images(tokens)
         out = launch.argv
         incoming = any(t.name == "incoming" for t in tokens)
         if launch.plan is not None and not incoming and record(path, name, old,
@@ -158,8 +156,11 @@ def as_called(program: str, binary: str, args: list[str]) -> tuple[list[str], li
 def plan_exec(args: list[str], tokens: list[Token], facts_of: FactsSource,
               old: state.GuestState | None, now: datetime, path: Path) -> Launch:
     """Exactly what a launch of the guest whose state is ``path`` executes: the plan, and the
-    ``-pidfile`` a ``-daemonize``d guest gets. ``qemuwrap-ctl plan`` shows the same."""
+    ``-pidfile`` a ``-daemonize``d guest gets; refused, like the launch, when a local image
+    is missing. ``qemuwrap-ctl plan`` shows the same."""
     launch = plan_launch(args, facts_of, old, now, tokens)
+    if launch.plan is not None:
+        preflight.check_images(tokens)
     return replace(launch, argv=launch.argv + daemon_pid_file(tokens, path))
 
 

@@ -76,6 +76,9 @@ def test_version_and_the_hint_about_double_dash(ws: Workspace) -> None:
     assert forgot.returncode == 2
     assert "QEMU's arguments go after --: qemuwrap-ctl plan ... -- -name x ..." in forgot.stderr
     assert ctl(ws, "list", "--", "-name", "x").returncode == 2
+    missing = ctl(ws, "plan", "--", "-name", "x", "-hda", "missing.img")
+    assert missing.returncode == 2 and "image missing.img (in -hda missing.img)" in (
+        missing.stderr), "plan refuses what the launch refuses"
 
 
 def test_check_takes_qmp_before_the_double_dash_as_the_readme_writes_it(ws: Workspace) -> None:
