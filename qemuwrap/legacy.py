@@ -34,7 +34,7 @@ SOUNDHW = {"ac97": ["AC97"], "es1370": ["ES1370"], "sb16": ["sb16"], "gus": ["gu
            "hda": ["intel-hda", "hda-duplex"], "all": ["sb16", "ES1370", "AC97",
                                                        "intel-hda", "hda-duplex"]}
 """Each old card and the devices that replace it. The PC speaker (``pcspk``) is always on
-the board; -soundhw only connected it to the host's sound, see ``_speaker``."""
+the board; -soundhw only connected it to the host's sound, see ``_first_audiodev``."""
 
 
 def _soundhw(token: Token, audiodev: str | None) -> list[Token]:
@@ -58,8 +58,7 @@ def _first_audiodev(tokens: list[Token]) -> str | None:
     one they have now. The guest sees the same board either way."""
     for token in tokens:
         if token.name == "audiodev" and token.value:
-            props = (qemuopts.parse_json(token.value) if qemuopts.is_json(token.value)
-                     else dict(qemuopts.parse(token.value, "driver").pairs))
+            props = qemuopts.properties(token.value, IMPLIED_KEY["audiodev"])
             if props.get("id"):
                 return str(props["id"])
     return None

@@ -590,8 +590,7 @@ def usb_root(tokens: list[Token], facts: BinaryFacts, layout: Layout) -> UsbRoot
             usb = _opts(token).get("usb")
             board = usb in ("on", "yes", "true") if usb is not None else board
         elif token.name == "device" and token.value is not None:
-            props = (qemuopts.parse_json(token.value) if qemuopts.is_json(token.value)
-                     else dict(_opts(token).pairs))
+            props = qemuopts.properties(token.value, IMPLIED_KEY["device"])
             driver = facts.driver(str(props.get("driver", "")))
             category = facts.devices.get(driver, ("", ""))[1]
             if driver == "usb-hub":

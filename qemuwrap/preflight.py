@@ -56,8 +56,7 @@ def _drivers(tokens: list[Token]) -> Iterator[tuple[str, Token]]:
         if token.value is None:
             continue
         if token.name == "device":
-            props = (qemuopts.parse_json(token.value) if qemuopts.is_json(token.value)
-                     else dict(qemuopts.parse(token.value, IMPLIED_KEY["device"]).pairs))
+            props = qemuopts.properties(token.value, IMPLIED_KEY["device"])
             driver = props.get("driver")
             if not driver:
                 raise UsageError(f"-device {token.value}: no driver given")
@@ -91,7 +90,6 @@ def _images(tokens: list[Token]) -> Iterator[tuple[str, Token]]:
             if not any(k.startswith("file.") for k, _ in opts.pairs):
                 yield opts.get("file") or "", token
         elif token.name == "blockdev":
-            props = (qemuopts.parse_json(value) if qemuopts.is_json(value)
-                     else dict(qemuopts.parse(value, IMPLIED_KEY["blockdev"]).pairs))
+            props = qemuopts.properties(value, IMPLIED_KEY["blockdev"])
             if props.get("driver") in FILE_DRIVERS and isinstance(props.get("filename"), str):
                 yield str(props["filename"]), token

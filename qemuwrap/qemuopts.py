@@ -127,6 +127,12 @@ def parse_json(text: str) -> dict[str, Any]:
     return value
 
 
+def properties(text: str, implied: str | None = None) -> dict[str, Any]:
+    """An option's argument as a dict, whichever syntax it uses: a JSON object, or QemuOpts
+    (where the last value of a repeated key wins, as in QEMU; a bare flag is None)."""
+    return parse_json(text) if is_json(text) else dict(parse(text, implied).pairs)
+
+
 def render_json(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(", ", ": "))
 

@@ -112,8 +112,7 @@ def usb_port(token: Token, default_bus: str) -> tuple[str, str, str] | None:
     names none)."""
     if token.name != "device" or token.value is None:
         return None
-    props = (opts_grammar.parse_json(token.value) if opts_grammar.is_json(token.value)
-             else dict(opts_grammar.parse(token.value, "driver").pairs))
+    props = opts_grammar.properties(token.value, "driver")
     if props.get("port") is None:
         return None
     return str(props.get("driver")), str(props.get("bus", default_bus)), str(props["port"])

@@ -200,8 +200,7 @@ def test_a_state_that_loads_renders_into_exactly_its_places(
         words = place_words(pin)
         assert len(words) == 2 and words[0] in ("-device", "-nic")
         given = words[1]
-        props = (qemuopts.parse_json(given) if qemuopts.is_json(given)
-                 else dict(qemuopts.parse(given, "driver").pairs))
+        props = qemuopts.properties(given, "driver")
         if words[0] == "-nic":  # an ISA NIC stays a -nic, with its MAC (README)
             assert props == {"driver": "user", "model": pin.driver, "mac": pin.mac}, given
             continue
