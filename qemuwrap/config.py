@@ -19,6 +19,8 @@ CANDIDATES = ("/usr/libexec/qemu-kvm", "qemu-system-x86_64")
 class Config:
     qemu: str | None = None
     state_dir: str | None = None
+    monitor: bool = True
+    """Give each guest qemuwrap's own QMP monitor (``qemuwrap-ctl plug``, ``sync``...)."""
 
 
 def load_config() -> Config:
@@ -30,10 +32,13 @@ def load_config() -> Config:
         return Config()
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise StateError(f"cannot read config {path}: {exc}") from None
-    unknown = set(data) - {"qemu", "state_dir"}
-    if unknown or not all(isinstance(data.get(k, ""), str) for k in ("qemu", "state_dir")):
-        raise StateError(f"config {path}: expected only string keys qemu and state_dir")
-    return Config(qemu=data.get("qemu"), state_dir=data.get("state_dir"))
+    unknown = set(data) - {"qemu", "state_dir", "monitor"}
+    if (unknown or not all(isinstance(data.get(k, ""), str) for k in ("qemu", "state_dir"))
+            or not isinstance(data.get("monitor", True), bool)):
+        raise StateError(f"config {path}: expected only the strings qemu and state_dir and "
+                         "the boolean monitor")
+    return Config(qemu=data.get("qemu"), state_dir=data.get("state_dir"),
+                  monitor=data.get("monitor", True))
 
 
 def state_dir(config: Config) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from qemuwrap import facts as qemu_facts
-from qemuwrap import model, preflight, replay, state
+from qemuwrap import model, monitor, preflight, replay, state
 from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.config import GUARD, Config, find_qemu, load_config, state_dir
 from qemuwrap.errors import ConflictError, QemuwrapError, StateError
@@ -38,6 +38,8 @@ class Launch:
     guest: str | None
     """The guest whose state this launch writes, or None for a pass-through."""
     plan: Plan | None = None
+    monitor: tuple[str, int] | None = None
+    """qemuwrap's monitor of the guest: its socket's path and the descriptor QEMU gets."""
 
 
 def chooses_accel(tokens: list[Token]) -> bool:
@@ -125,20 +127,42 @@ def prepare(argv: list[str], config: Config | None = None) -> tuple[str, list[st
     name = model.guest_name(tokens)
     if name is None or model.is_query(tokens):
         return binary, args
+    reserved = monitor.reserve(args) if config.monitor else None
     directory = state_dir(config)
     state.ensure_dir(directory)
     source = FactsSource(binary, directory / ".cache")
     path = state.path_for(directory, name)
     with state.locked(path):
         old = state.load(path)
-        launch = plan_exec(args, tokens, source, old, state.now(), path)
-        out = launch.argv
+        launch = plan_exec(args, tokens, source, old, state.now(), path, reserved)
         incoming = any(t.name == "incoming" for t in tokens)
         if launch.plan is not None and not incoming and record(path, name, old,
                                                                 launch.plan.state):
             link_pid_file(tokens, path)
-            replay.store(str(directory), argv, str(path), binary, out)
-    return binary, out
+            saved = True
+        else:
+            saved = False
+        launch = open_monitor(launch)
+        if reserved is not None and launch.monitor is None:
+            os.close(reserved)
+        if saved:
+            replay.store(str(directory), argv, str(path), binary, launch.argv, launch.monitor)
+    return binary, launch.argv
+
+
+def open_monitor(launch: Launch) -> Launch:
+    """Listen on the monitor's socket for QEMU; a launch goes on without the monitor
+    (and says why) rather than fail for it."""
+    if launch.monitor is None:
+        return launch
+    path, fd = launch.monitor
+    why = monitor.listen(path, fd)
+    if why is None:
+        return launch
+    print(f"qemuwrap: starting the guest without qemuwrap's monitor: {why}", file=sys.stderr)
+    ours = monitor.words(fd)
+    at = next(i for i in range(len(launch.argv)) if launch.argv[i:i + len(ours)] == ours)
+    return replace(launch, argv=launch.argv[:at] + launch.argv[at + len(ours):], monitor=None)
 
 
 def as_called(program: str, binary: str, args: list[str]) -> tuple[list[str], list[Token]]:
@@ -154,14 +178,22 @@ def as_called(program: str, binary: str, args: list[str]) -> tuple[list[str], li
 
 
 def plan_exec(args: list[str], tokens: list[Token], facts_of: FactsSource,
-              old: state.GuestState | None, now: datetime, path: Path) -> Launch:
-    """Exactly what a launch of the guest whose state is ``path`` executes: the plan, and the
-    ``-pidfile`` a ``-daemonize``d guest gets; refused, like the launch, when a local image
-    is missing. ``qemuwrap-ctl plan`` shows the same."""
+              old: state.GuestState | None, now: datetime, path: Path,
+              monitor_fd: int | None) -> Launch:
+    """Exactly what a launch of the guest whose state is ``path`` executes: the plan, the
+    monitor on descriptor ``monitor_fd`` (None: none) and the ``-pidfile`` a
+    ``-daemonize``d guest gets; refused, like the launch, when a local image is missing.
+    ``qemuwrap-ctl plan`` shows the same."""
     launch = plan_launch(args, facts_of, old, now, tokens)
-    if launch.plan is not None:
-        preflight.check_images(tokens)
-    return replace(launch, argv=launch.argv + daemon_pid_file(tokens, path))
+    if launch.plan is None:
+        return launch
+    preflight.check_images(tokens)
+    socket = monitor.socket_path(str(path))
+    added: list[str] = []
+    if monitor_fd is not None and not monitor.is_live(socket):
+        added = [*monitor.default_monitor(t.name for t in tokens), *monitor.words(monitor_fd)]
+    return replace(launch, argv=launch.argv + added + daemon_pid_file(tokens, path),
+                   monitor=(socket, monitor_fd) if added and monitor_fd is not None else None)
 
 
 def daemon_pid_file(tokens: list[Token], path: Path) -> list[str]:

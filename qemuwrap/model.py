@@ -202,9 +202,11 @@ def _int(value: str | None, what: str) -> int | None:
 class _Builder:
     """Walks the tokens once, collecting devices and the output items."""
 
-    def __init__(self, facts: BinaryFacts, layout: Layout) -> None:
+    def __init__(self, facts: BinaryFacts, layout: Layout, suffix: str) -> None:
         self.facts = facts
         self.layout = layout
+        self.suffix = suffix
+        """Ends every id qemuwrap makes up: a hot-plug's must differ from the guest's own."""
         self.items: list[Item] = []
         self.devices: list[Device] = []
         self.seq = 0
@@ -310,7 +312,7 @@ class _Builder:
             driver="virtio-blk-pci", space="pci", order=(3, self.next_seq()),
             key=_disk_key(opts.get("id"), opts.get("file")), slot=slot, function=fn, props=props,
             drive=backend.without("if", "index", "bus", "unit", "id", "addr"),
-            drive_id=opts.get("id") or f"virtio{index}")
+            drive_id=opts.get("id") or f"virtio{index}{self.suffix}")
         self.add(device)
 
     def legacy_disk(self, token: Token) -> None:
@@ -409,7 +411,7 @@ class _Builder:
         if not self.facts.is_pci(NIC_MODELS.get(model, model)):
             self.add(self.isa_nic("nic", opts, (1, 0, self.next_seq()), ()))
             return
-        netdev = opts.get("id") or f"qwnic{nth}"
+        netdev = opts.get("id") or f"qwnic{nth}{self.suffix}"
         backend_opts = Opts((("type", kind), ("id", netdev))).pairs + opts.without(
             "type", "id", "model", "mac").pairs
         backend = ("-netdev", qemuopts.render(Opts(backend_opts), "type"))
@@ -471,10 +473,10 @@ class _Builder:
         first_netdev: str | None = None
         for i, token, opts in nics:
             if direct:
-                netdev = f"qwnet{vlan}" if backends else None
+                netdev = f"qwnet{vlan}{self.suffix}" if backends else None
                 before: tuple[str, ...] = ()
             else:
-                netdev = f"qwhub{i}"
+                netdev = f"qwhub{i}{self.suffix}"
                 before = ("-netdev", f"hubport,id={netdev},hubid={vlan}")
             if self.pci_nic(opts):
                 self.place_nic(i, token, opts, netdev, before)
@@ -487,11 +489,13 @@ class _Builder:
             if not direct and vlan == "0" and not opts.has("vlan"):
                 continue
             ident = f"qwnet{vlan}" if direct else f"qwnet{vlan}x{i}"
+            ident += self.suffix
             pairs = Opts((("type", opts.get("type")), ("id", ident))).pairs + opts.without(
                 "type", "name", "id", "vlan").pairs
             words: tuple[str, ...] = ("-netdev", qemuopts.render(Opts(pairs), "type"))
             if not direct:
-                words += ("-netdev", f"hubport,id=qwport{vlan}x{i},hubid={vlan},netdev={ident}")
+                port = f"qwport{vlan}x{i}{self.suffix}"
+                words += ("-netdev", f"hubport,id={port},hubid={vlan},netdev={ident}")
             self.items[i] = words
         for i, _token, opts in dumps:
             file = opts.get("file") or f"qemu-vlan{vlan}.pcap"
@@ -621,9 +625,10 @@ def _disk_key(ident: str | None, file: str | None) -> str:
     return identity.disk(file) if file else ""
 
 
-def build(tokens: list[Token], facts: BinaryFacts, layout: Layout) -> Guest:
-    """The guest ``tokens`` describe, with every device it has in QEMU's creation order."""
-    builder = _Builder(facts, layout)
+def build(tokens: list[Token], facts: BinaryFacts, layout: Layout, suffix: str = "") -> Guest:
+    """The guest ``tokens`` describe, with every device it has in QEMU's creation order;
+    ``suffix`` ends the ids of the backends qemuwrap adds (``qwnic0``, ``virtio0``)."""
+    builder = _Builder(facts, layout, suffix)
     builder.build(tokens)
     devices = builder.devices
     seen: dict[tuple[str, str], int] = {}

@@ -29,8 +29,9 @@ def state_dir(configured: str | None = None) -> str:
 
 def configured_state_dir() -> tuple[bool, str | None]:
     """The config file's ``state_dir``, read without tomllib (the replay runs before anything
-    is imported): (understood, value). Only plain ``key = "value"`` lines and comments are
-    understood; a file of any other form is left to the full pipeline's TOML reader."""
+    is imported): (understood, value). Only plain ``key = "value"`` lines, ``monitor = true``
+    or ``false``, and comments are understood; a file of any other form is left to the
+    full pipeline's TOML reader."""
     try:
         with open(config_file(), encoding="utf-8") as f:
             lines = f.read().splitlines()
@@ -45,6 +46,8 @@ def configured_state_dir() -> tuple[bool, str | None]:
             continue
         key, eq, rest = text.partition("=")
         rest = rest.strip()
+        if key.strip() == "monitor" and rest in ("true", "false"):
+            continue
         if (not eq or key.strip() not in ("qemu", "state_dir") or len(rest) < 2
                 or rest[0] != '"' or rest[-1] != '"' or '"' in rest[1:-1] or "\\" in rest):
             return False, None

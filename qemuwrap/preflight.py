@@ -21,7 +21,7 @@ from qemuwrap.facts import BinaryFacts
 from qemuwrap.model import NIC_MODELS
 from qemuwrap.options import IMPLIED_KEY
 
-__all__ = ["check_images", "check_offered"]
+__all__ = ["check_images", "check_offered", "is_local_file"]
 
 ALIASES = {"M": "machine"}
 HIDDEN = frozenset({"qtest", "qtest-log"})
@@ -68,12 +68,16 @@ def _drivers(tokens: list[Token]) -> Iterator[tuple[str, Token]]:
                 yield NIC_MODELS.get(model, model), token
 
 
+def is_local_file(path: str) -> bool:
+    """A plain file name, not empty, a protocol (``nbd:``) or a ``/dev/fdset/``."""
+    return bool(path) and not _PROTOCOL.match(path) and not path.startswith("/dev/fdset/")
+
+
 def check_images(tokens: list[Token], exists: Callable[[str], bool] = os.path.exists) -> None:
     """Refuse a plain local image file that does not exist (relative to the working
     directory, as QEMU reads it). Protocols, ``/dev/fdset/`` and empty drives are QEMU's."""
     for path, token in _images(tokens):
-        if (path and not _PROTOCOL.match(path) and not path.startswith("/dev/fdset/")
-                and not exists(path)):
+        if is_local_file(path) and not exists(path):
             raise UsageError(f"image {path} (in {' '.join(token.raw)}) does not exist; "
                              "nothing was started or changed")
 

@@ -32,7 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-VERSION = 3
+VERSION = 4
 
 
 def _identity(path: str) -> tuple[int, int, int, int] | None:
@@ -76,13 +76,15 @@ def _file(directory: str, key: list[str]) -> str:
 
 
 def store(state_dir: str, argv: list[str], state_path: str, binary: str,
-          out: list[str]) -> None:
-    """Record a planned launch; a record that cannot be written only costs speed."""
+          out: list[str], monitor: tuple[str, int] | None) -> None:
+    """Record a planned launch (``monitor``: the socket it listens on for QEMU, and the
+    descriptor); a record that cannot be written only costs speed."""
     key = _key(argv)
     record: dict[str, Any] = {
         "key": key, "state": state_path, "state_id": _identity(state_path),
         "binary": binary, "binary_id": _identity(binary),
-        "config_id": _identity(paths.config_file()), "code": _code(), "argv": out}
+        "config_id": _identity(paths.config_file()), "code": _code(), "argv": out,
+        "monitor": list(monitor) if monitor else None}
     path = _file(state_dir, key)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
@@ -116,8 +118,9 @@ def last_replayed(state_dir: str) -> dict[str, float]:
     return out
 
 
-def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
-    """(binary, argv for it, state path, record) if this exact launch can be replayed."""
+def lookup(argv: list[str]) -> tuple[str, list[str], str, str, Any] | None:
+    """(binary, argv for it, state path, record, monitor) if this exact launch can be
+    replayed."""
     if any(a in ("-readconfig", "--readconfig", "-incoming", "--incoming") for a in argv[1:]):
         return None
     if os.environ.get("QEMUWRAP_EXEC"):
@@ -145,9 +148,18 @@ def lookup(argv: list[str]) -> tuple[str, list[str], str, str] | None:
                 or _identity(paths.config_file()) != record["config_id"]
                 or record.get("code") is None or record.get("code") != _code()):
             return None
-        return str(record["binary"]), [str(a) for a in record["argv"]], record["state"], path
+        return (str(record["binary"]), [str(a) for a in record["argv"]], record["state"], path,
+                record.get("monitor"))
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _listen(path: str, fd: int) -> bool:
+    """The monitor's socket on the descriptor the recorded argv names; False where that
+    cannot be (the descriptor is open, the socket in use): the full pipeline decides."""
+    from qemuwrap import monitor
+
+    return not monitor.is_open(fd) and monitor.listen(path, fd) is None
 
 
 def run(argv: list[str]) -> None:
@@ -155,7 +167,9 @@ def run(argv: list[str]) -> None:
     found = lookup(argv)
     if found is None:
         return
-    binary, args, state_path, record = found
+    binary, args, state_path, record, monitor = found
+    if monitor and not _listen(str(monitor[0]), int(monitor[1])):
+        return
     try:
         fd = os.open(f"{state_path}.run", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:

@@ -61,7 +61,7 @@ class Running:
 
 def test_every_subcommand_has_help(ws: Workspace) -> None:
     for sub in ("plan", "list", "show", "forget", "pin", "rename", "export", "import",
-                "import-libvirt", "check"):
+                "import-libvirt", "check", "plug", "unplug", "sync"):
         done = ctl(ws, sub, "--help")
         assert done.returncode == 0 and "usage: qemuwrap-ctl " + sub in done.stdout
     assert ctl(ws, "frobnicate").returncode == 2

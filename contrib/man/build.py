@@ -1,7 +1,7 @@
 """Build qemuwrap(1), qemuwrap-ctl(1) and the bash completion from one source.
 
 The wrapper's page is the text below; qemuwrap-ctl's page and its completion
-come from the argparse parser in qemuwrap/ctl.py, the same one ``--help``
+come from the argparse parser in qemuwrap/ctl/__init__.py, the same one ``--help``
 prints, so they cannot drift apart. ``python3 contrib/man/build.py`` rewrites
 the files; ``--check`` fails if a committed file is stale (the tests run it).
 """

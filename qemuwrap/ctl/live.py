@@ -1,0 +1,205 @@
+"""``qemuwrap-ctl plug``, ``unplug`` and ``sync``: a running guest changed and recorded
+through qemuwrap's own monitor (the socket beside its state, docs/live.md)."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+
+from qemuwrap import hotplug, live, machine, monitor, qemuopts, state
+from qemuwrap.ctl.common import editing, find_key, qemu_binary, state_directory
+from qemuwrap.errors import QemuwrapError, RefusedError, UsageError
+from qemuwrap.launch import FactsSource
+from qemuwrap.machine import Layout
+from qemuwrap.options import IMPLIED_KEY
+from qemuwrap.qmp import QMP
+from qemuwrap.state import GuestState, Pin
+
+__all__ = ["cmd_plug", "cmd_sync", "cmd_unplug", "describe", "guest_monitor", "live_drift",
+           "qom_path", "send_all"]
+
+MONITOR_COMMANDS = {"-device": "device_add", "-drive": "drive_add 0", "-netdev": "netdev_add",
+                    "-object": "object_add", "-chardev": "chardev-add"}
+"""The HMP command that does at run time what each option does at start."""
+UNDO = {"-device": "device_del", "-drive": "drive_del", "-netdev": "netdev_del",
+        "-object": "object_del", "-chardev": "chardev-remove"}
+
+
+@contextmanager
+def guest_monitor(name: str) -> Iterator[QMP]:
+    """qemuwrap's monitor of a running guest; refused when the guest has none."""
+    sock_path = monitor.socket_path(str(state.path_for(state_directory(), name)))
+    try:
+        raw = monitor.connect(sock_path, 10)
+    except OSError as exc:
+        raise RefusedError(
+            f"guest {name!r} is not running with qemuwrap's monitor ({sock_path}: "
+            f"{exc.strerror}); start it with qemuwrap, without 'monitor = false' in the "
+            "config") from None
+    with QMP(sock_path, connected=socket.socket(fileno=raw.detach())) as qmp:
+        yield qmp
+
+
+def _layout(guest: GuestState) -> Layout:
+    found = machine.layout(guest.machine)
+    if found is None:
+        raise RefusedError(f"guest {guest.name!r} runs machine {guest.machine}, which "
+                           "qemuwrap does not place devices on")
+    return found
+
+
+def live_drift(guest: GuestState) -> live.Drift | None:
+    """How the running guest differs from its state; None when it cannot be asked."""
+    try:
+        with guest_monitor(guest.name) as qmp:
+            return live.drift(guest, live.read(qmp, _layout(guest)))
+    except QemuwrapError:
+        return None
+
+
+def _usb(guest: GuestState, buses: list[tuple[str, str, str]]) -> tuple[str, str, str] | None:
+    """The USB bus a plugged USB device goes on: the recorded devices', else the only one."""
+    recorded = {p.bus for p in guest.devices if p.port is not None and p.provides is None}
+    chosen = [b for b in buses if b[0] in recorded] or (buses if len(buses) == 1 else [])
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def _send(qmp: QMP, option: str, value: str) -> None:
+    if option == "-device" and qemuopts.is_json(value):
+        qmp.execute("device_add", **qemuopts.parse_json(value))
+    elif option in MONITOR_COMMANDS:
+        qmp.hmp_checked(f"{MONITOR_COMMANDS[option]} {value}")
+    else:
+        raise UsageError(f"{option} cannot be hot-plugged")
+
+
+def _undo(qmp: QMP, done: list[tuple[str, str]]) -> None:
+    """Take back what a failed plug added, as far as QEMU lets it (best effort)."""
+    for option, value in reversed(done):
+        ident = qemuopts.properties(value, IMPLIED_KEY.get(option[1:])).get("id")
+        if ident is None:
+            continue
+        with suppress(QemuwrapError):
+            qmp.hmp_checked(f"{UNDO[option]} {ident}")
+
+
+def send_all(qmp: QMP, commands: list[tuple[str, str]]) -> None:
+    """Every command, or, at the first QEMU refuses, none of them (as far as QEMU can)."""
+    done: list[tuple[str, str]] = []
+    for option, value in commands:
+        try:
+            _send(qmp, option, value)
+        except QemuwrapError as exc:
+            _undo(qmp, done)
+            raise RefusedError(f"QEMU refused {option} {value}: {exc}; nothing was "
+                               "recorded") from None
+        done.append((option, value))
+
+
+def cmd_plug(args: argparse.Namespace) -> int:
+    if not args.qemu_args:
+        raise UsageError("plug takes the options to hot-plug after --: "
+                         f"qemuwrap-ctl plug {args.name} -- -device ...")
+    with editing(args.name) as (_, guest, out), guest_monitor(args.name) as qmp:
+        layout = _layout(guest)
+        facts = FactsSource(qemu_binary(), state_directory() / ".cache")()
+        here = {(d.pin.spot, d.pin.driver) for d in live.read(qmp, layout)}
+        usb = _usb(guest, live.usb_buses(qmp.hmp("info qtree")))
+        suffix = f".p{time.time_ns() // 1_000_000:x}"
+        plug = hotplug.plan(args.qemu_args, guest, facts, layout, usb, here, state.now(),
+                            suffix)
+        send_all(qmp, plug.commands)
+        out.append(plug.state)
+    for p in plug.placed:
+        mac = f", mac {p.mac}" if p.mac else ""
+        print(f"plugged: {p.key} -> {p.describe()}{mac}")
+    return 0
+
+
+def qom_path(qmp: QMP, pin: Pin) -> str | None:
+    """The QOM path of the device of ``pin``'s driver at ``pin``'s place."""
+    for base in ("/machine/peripheral", "/machine/peripheral-anon"):
+        for child in qmp.execute("qom-list", path=base):
+            if child.get("type") != f"child<{pin.driver}>":
+                continue
+            path = f"{base}/{child['name']}"
+            bus = str(qmp.execute("qom-get", path=path, property="parent_bus"))
+            if bus.rpartition("/")[2] != pin.bus:
+                continue
+            if pin.slot is not None:
+                here = qmp.execute("qom-get", path=path, property="addr")
+                found = here == pin.slot << 3 | (pin.function or 0)
+            elif pin.port is not None:
+                found = qmp.execute("qom-get", path=path, property="port") == pin.port
+            else:
+                prop = "unit" if pin.bus.startswith("ide.") else "scsi-id"
+                found = qmp.execute("qom-get", path=path, property=prop) == pin.unit
+            if found:
+                return path
+    return None
+
+
+def _netdev(qmp: QMP, path: str) -> str | None:
+    try:
+        value = qmp.execute("qom-get", path=path, property="netdev")
+    except QemuwrapError:
+        return None
+    return str(value) if value else None
+
+
+def cmd_unplug(args: argparse.Namespace) -> int:
+    with editing(args.name) as (_, guest, out), guest_monitor(args.name) as qmp:
+        key = find_key(guest, args.key)
+        pin = next((p for p in guest.devices if p.key == key), None)
+        if pin is None:
+            raise RefusedError(f"{key!r} is removed already")
+        if pin.provides is not None:
+            raise RefusedError(f"{key!r} is a bridge or hub; qemuwrap keeps it while devices "
+                               "are behind it, and leaves it out of the next launch without")
+        path = qom_path(qmp, pin)
+        if path is None:
+            raise RefusedError(f"the guest has no {pin.driver} at {pin.describe()} now; "
+                               f"'qemuwrap-ctl sync {args.name}' records what it has")
+        netdev = _netdev(qmp, path)
+        qmp.execute("device_del", id=path)
+        if qmp.wait_event("DEVICE_DELETED", lambda d: d.get("path") == path,
+                          args.timeout) is None:
+            raise RefusedError(
+                f"the guest did not release {key} within {args.timeout:g} s (a PCI device "
+                "goes only when the guest's OS lets it go: one not running, or not up yet, "
+                f"never does); it stays recorded at {pin.describe()}; once it is gone, "
+                f"'qemuwrap-ctl sync {args.name}' records that")
+        if netdev:
+            with suppress(QemuwrapError):
+                qmp.hmp_checked(f"netdev_del {netdev}")
+        gone = replace(pin, last_seen=state.now())
+        out.append(replace(guest, devices=tuple(p for p in guest.devices if p.key != key),
+                           tombstones=tuple(sorted((*guest.tombstones, gone),
+                                                   key=lambda p: p.key))))
+    print(f"unplugged: {key} (was at {pin.describe()}; its place is kept for it)")
+    return 0
+
+
+def describe(found: live.Drift) -> list[str]:
+    lines = [f"unrecorded: {d.pin.key} ({d.pin.driver} at {d.pin.describe()})"
+             for d in found.unrecorded]
+    return lines + [f"missing: {p.key} (no {p.driver} at {p.describe()})" for p in found.missing]
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    with editing(args.name) as (_, guest, out), guest_monitor(args.name) as qmp:
+        found = live.drift(guest, live.read(qmp, _layout(guest)))
+        if found.unrecorded or found.missing:
+            out.append(live.recorded(guest, found, state.now()))
+    if not (found.unrecorded or found.missing):
+        print(f"in step: the running guest has the {found.matched} recorded devices, "
+              "and no other")
+    for d in found.unrecorded:
+        print(f"recorded: {d.pin.key} -> {d.pin.describe()}")
+    for p in found.missing:
+        print(f"removed: {p.key} (was at {p.describe()}; its place is kept for it)")
+    return 0

@@ -1,0 +1,139 @@
+"""Hot-plugging with the command line's own syntax, at the place a launch would give.
+
+The options are read as if they ended the guest's command line: their devices get
+the keys a launch would give them (an ordinal counts the guest's own devices of that
+driver first) and are placed among the recorded devices by the launch's rules: a
+returning device at its old place, a new one at the lowest never-used, a bridge or
+hub added where a bus is full. The result is the monitor commands, in the order QEMU
+needs them, and the state to record once QEMU took them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from qemuwrap import identity, model, preflight
+from qemuwrap.cmdline import tokenise
+from qemuwrap.errors import RefusedError, UsageError
+from qemuwrap.facts import BinaryFacts
+from qemuwrap.legacy import modernize
+from qemuwrap.machine import Layout
+from qemuwrap.model import Device, Guest, MachineOption
+from qemuwrap.pinning import pin, pin_space
+from qemuwrap.qemuopts import Opts
+from qemuwrap.render import bridge_words, device_words
+from qemuwrap.state import GuestState, Pin
+
+__all__ = ["HOTPLUG_OPTIONS", "Plug", "plan"]
+
+HOTPLUG_OPTIONS = frozenset({"drive", "device", "netdev", "nic", "net", "object", "chardev",
+                             "usbdevice"})
+"""Options whose devices and backends a monitor can add to a running guest."""
+_ORDINAL = re.compile(r"(.+)#(\d+)")
+
+
+@dataclass(frozen=True)
+class Plug:
+    commands: list[tuple[str, str]]
+    """(option, argument) in the order QEMU must get them: backends, bridges, devices."""
+    state: GuestState
+    """The state once QEMU took every command."""
+    placed: list[Pin]
+    """The new devices (and bridges) as recorded."""
+
+
+def _placeholder(p: Pin) -> Device:
+    """A recorded device as the launch's planner sees one the command line places itself."""
+    props = Opts((("id", p.provides),)) if p.provides else Opts()
+    return Device(driver=p.driver, space=pin_space(p), order=(0,), props=props, key=p.key,
+                  bus=p.bus, slot=p.slot, function=p.function or 0, unit=p.unit, port=p.port,
+                  mac=p.mac, nic=p.mac is not None)
+
+
+def _prefix(name: str, usb: tuple[str, str, str] | None) -> list[str]:
+    """What the options are read after: the guest, no default devices, its USB controller."""
+    words = ["-name", name, "-nodefaults"]
+    if usb is not None:
+        _, driver, ident = usb
+        words += ["-device", f"{driver},id={ident}"] if ident else ["-usb"]
+    return words
+
+
+def _renumber(devices: list[Device], old: GuestState) -> None:
+    """Ordinals as if the options came after the guest's own devices of that driver."""
+    present: dict[str, int] = {}
+    for p in old.devices:
+        if m := _ORDINAL.fullmatch(p.key):
+            present[m.group(1)] = present.get(m.group(1), 0) + 1
+    for d in devices:
+        m = _ORDINAL.fullmatch(d.key)
+        if m and m.group(1) == d.driver:
+            d.key = identity.ordinal(d.driver, int(m.group(2)) + present.get(d.driver, 0))
+
+
+def _pairs(words: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for i in range(0, len(words), 2):
+        if i + 1 >= len(words) or not words[i].startswith("-"):
+            raise UsageError(f"{words[i]} cannot be hot-plugged: only options with an argument "
+                             f"({', '.join(sorted('-' + o for o in HOTPLUG_OPTIONS))})")
+        out.append((words[i], words[i + 1]))
+    return out
+
+
+def plan(options: list[str], old: GuestState, facts: BinaryFacts, layout: Layout,
+         usb: tuple[str, str, str] | None, live: set[tuple[tuple[str, int, int], str]],
+         now: datetime, suffix: str) -> Plug:
+    """The plug of ``options`` into the running guest whose state is ``old``; ``usb``: its
+    USB bus (bus, controller, controller id) if it has one; ``live``: (spot, driver) of
+    the devices it has now; ``suffix``: ends the ids qemuwrap makes up for backends."""
+    given = tokenise(options)
+    for token in given:
+        if token.name not in HOTPLUG_OPTIONS:
+            raise UsageError(f"{' '.join(token.raw)} cannot be hot-plugged; plug takes "
+                             f"{', '.join(sorted('-' + o for o in HOTPLUG_OPTIONS))}")
+    prefix = _prefix(old.name, usb)
+    tokens = tokenise(prefix)
+    built = model.build(modernize([*tokens, *given], facts), facts, layout, suffix)
+    controller = {built.items[2]} if usb is not None and usb[2] else set()
+    new = [d for i, d in enumerate(built.devices) if i not in controller]
+    _renumber(new, old)
+    preflight.check_images(given)
+    for d in new:
+        file = d.drive.get("file") if d.drive is not None else None
+        if d.drive is not None and file and preflight.is_local_file(file):
+            # QEMU's working directory is not ours (a daemon's is /); the key keeps the
+            # path as written, as the command line will write it.
+            d.drive = d.drive.with_("file", os.path.abspath(file))
+    keys = {p.key for p in old.devices}
+    for d in new:
+        if d.key in keys:
+            raise RefusedError(f"guest {old.name!r} has {d.key} already; unplug it first")
+    recorded = [_placeholder(p) for p in old.devices if not p.added]
+    guest = Guest(old.name, old.machine, [], [*recorded, *new], built.usb)
+    placed = pin(guest, layout, old.machine, old, now)
+    index = {id(d): len(recorded) + i for i, d in enumerate(new)}
+    backends: list[str] = []
+    devices: list[str] = []
+    for item in built.items[len(tokens):]:
+        if isinstance(item, MachineOption):
+            raise UsageError("-machine cannot be hot-plugged")
+        if isinstance(item, tuple):
+            backends += item
+            continue
+        device = built.devices[item]
+        where = placed.placements.get(index[id(device)])
+        words = device_words(device, where) if where is not None else list(device.raw or ())
+        at = len(words) - 2
+        backends += words[:at]
+        devices += words[at:]
+    bridges = [w for p in placed.bridges if (p.spot, p.driver) not in live
+               for w in bridge_words(p)]
+    added = [p for p in placed.state.devices if p.key not in keys]
+    state = GuestState(name=old.name, machine=old.machine, devices=(*old.devices, *added),
+                       tombstones=placed.state.tombstones, created=old.created,
+                       last_launch=old.last_launch, extra=old.extra)
+    return Plug(_pairs(backends) + _pairs(bridges) + _pairs(devices), state, added)
