@@ -20,6 +20,7 @@ import pytest
 from qemu.qmp import ConnectError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 from test_ctl import CTL, ctl
+from test_upgrade import QEMU10
 
 import guest
 from conftest import WRAPPER, Workspace
@@ -219,20 +220,23 @@ def test_the_monitor_works_daemonized_with_a_user_qmp_and_replayed(ws: Workspace
             assert f"PID {pid}" in ok(ctl(ws, "list"))
 
 
-@pytest.mark.parametrize("confined", ["runas", "chroot"])
+@pytest.mark.parametrize("confined", ["runas", "run-with", "chroot"])
 def test_run_as_another_user_or_chrooted(ws: Workspace, tmp_path: Path, confined: str) -> None:
-    """QEMU drops to ``nobody``, or into an empty root, after start: the socket qemuwrap
-    made for it still works, to check, plug and unplug."""
+    """QEMU drops to ``nobody`` (7.2's ``-runas``, 10.0's ``-run-with user=``), or into
+    an empty root, after start: the socket qemuwrap made for it still works, to check,
+    plug and unplug."""
     if os.geteuid() != 0:
         pytest.skip("-runas and -chroot need root")
     ws.root.chmod(0o755)
     for image in ws.root.glob("*.img"):
         image.chmod(0o666)
     (tmp_path / "empty").mkdir()
-    extra = ["-runas", "nobody"] if confined == "runas" else ["-chroot", str(tmp_path / "empty")]
-    with Live(ws, [*LINE, *extra], daemonize=True):
+    extra = {"runas": ["-runas", "nobody"], "run-with": ["-run-with", "user=nobody"],
+             "chroot": ["-chroot", str(tmp_path / "empty")]}[confined]
+    env = ws.env(QEMUWRAP_QEMU=QEMU10) if confined == "run-with" else ws.env()
+    with Live(ws, [*LINE, *extra], env=env, daemonize=True):
         pid = int((ws.state / "g.toml.pid").read_text())
-        if confined == "runas":
+        if confined != "chroot":
             assert os.stat(f"/proc/{pid}").st_uid != 0
         else:
             assert os.readlink(f"/proc/{pid}/root") == str(tmp_path / "empty")

@@ -4,8 +4,9 @@ Two domains libvirt itself defined (tests/data/libvirt): a small pc guest and a
 q35 Windows-style guest as virt-install makes it (SATA disk and CD-ROM, e1000e,
 qemu-xhci with a tablet, virtio devices). Each starts through qemuwrap with the
 same ``query-pci`` as through plain QEMU; live attach, save and restore and
-``domxml-to-native`` work; the state is what qemuwrap promises; and
-``qemuwrap-ctl check --libvirt`` reads the guest through libvirt.
+``domxml-to-native`` work; the state is what qemuwrap promises;
+``qemuwrap-ctl check --libvirt`` reads the guest through libvirt, and
+``check``/``sync`` through qemuwrap's own monitor beside libvirt's.
 """
 
 from __future__ import annotations
@@ -86,6 +87,15 @@ def test_attach_save_restore_and_check_through_libvirt(libvirt: Libvirt, ws: Wor
         libvirt.virsh("attach-device", domain, str(nic), "--live")
         assert "52:54:00:00:aa:01" in libvirt.virsh(
             "qemu-monitor-command", domain, "--hmp", "info network").stdout
+        # qemuwrap's own monitor, beside libvirt's: the attached NIC is recorded where
+        # libvirt put it, and check needs nothing but the name.
+        differs = libvirt.ctl("check", domain, env=env)
+        assert differs.returncode == 0, differs.stdout + differs.stderr
+        synced = libvirt.ctl("sync", domain, env=env)
+        assert synced.returncode == 0 and "recorded: id:net1 -> pci." in synced.stdout, (
+            synced.stdout + synced.stderr)
+        attached = {p.key: p for p in state.load(ws.state / f"{domain}.toml").devices}["id:net1"]
+        assert attached.mac == "52:54:00:00:aa:01"
         before = pci(libvirt, domain)
         recorded = (ws.state / f"{domain}.toml").read_bytes()
         image = tmp_path / "saved.img"

@@ -11,7 +11,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 
 from qemuwrap import hotplug, live, machine, monitor, qemuopts, state
-from qemuwrap.ctl.common import editing, find_key, qemu_binary, state_directory
+from qemuwrap.config import GUARD
+from qemuwrap.ctl.common import editing, find_key, qemu_binary, running_pid, state_directory
 from qemuwrap.errors import QemuwrapError, RefusedError, UsageError
 from qemuwrap.launch import FactsSource
 from qemuwrap.machine import Layout
@@ -68,6 +69,19 @@ def _usb(guest: GuestState, buses: list[tuple[str, str, str]]) -> tuple[str, str
     return chosen[0] if len(chosen) == 1 else None
 
 
+def _running_binary(name: str) -> str:
+    """The QEMU qemuwrap launched the guest with (what it offers decides the plug), as the
+    launch left it in the guest's environment; else the configured one."""
+    import psutil
+
+    pid = running_pid(name)
+    try:
+        launched = psutil.Process(pid).environ().get(GUARD) if pid else None
+    except psutil.Error:
+        launched = None
+    return launched or qemu_binary()
+
+
 def _send(qmp: QMP, option: str, value: str) -> None:
     if option == "-device" and qemuopts.is_json(value):
         qmp.execute("device_add", **qemuopts.parse_json(value))
@@ -95,7 +109,10 @@ def send_all(qmp: QMP, commands: list[tuple[str, str]]) -> None:
             _send(qmp, option, value)
         except QemuwrapError as exc:
             _undo(qmp, done)
-            raise RefusedError(f"QEMU refused {option} {value}: {exc}; nothing was "
+            hint = ("; name a free pcie-root-port of the guest's with bus= (the root "
+                    "complex takes no hot-plugged device)"
+                    if "'pcie.0' does not support hotplugging" in str(exc) else "")
+            raise RefusedError(f"QEMU refused {option} {value}: {exc}{hint}; nothing was "
                                "recorded") from None
         done.append((option, value))
 
@@ -106,7 +123,7 @@ def cmd_plug(args: argparse.Namespace) -> int:
                          f"qemuwrap-ctl plug {args.name} -- -device ...")
     with editing(args.name) as (_, guest, out), guest_monitor(args.name) as qmp:
         layout = _layout(guest)
-        facts = FactsSource(qemu_binary(), state_directory() / ".cache")()
+        facts = FactsSource(_running_binary(args.name), state_directory() / ".cache")()
         here = {(d.pin.spot, d.pin.driver) for d in live.read(qmp, layout)}
         usb = _usb(guest, live.usb_buses(qmp.hmp("info qtree")))
         suffix = f".p{time.time_ns() // 1_000_000:x}"
