@@ -18,6 +18,8 @@ from datetime import datetime
 
 from qemuwrap.errors import ConflictError
 
+__all__ = ["Allocation", "Bus", "Grow", "Request", "Retired", "Spot", "allocate", "spot_name"]
+
 Spot = tuple[str, int, int]
 
 

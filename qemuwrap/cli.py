@@ -6,6 +6,8 @@ import sys
 
 from qemuwrap.errors import QemuwrapError
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None, replay_first: bool = True) -> int:
     """``replay_first=False`` where the caller has tried the replay already (bin/qemuwrap)."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from qemuwrap.errors import UsageError
 from qemuwrap.options import takes_argument
 
+__all__ = ["Token", "tokenise", "untokenise"]
+
 
 @dataclass(frozen=True)
 class Token:

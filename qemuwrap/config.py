@@ -10,6 +10,8 @@ from pathlib import Path
 from qemuwrap import paths
 from qemuwrap.errors import QemuNotFoundError, StateError
 
+__all__ = ["CANDIDATES", "GUARD", "Config", "find_qemu", "load_config", "state_dir"]
+
 GUARD = "QEMUWRAP_EXEC"
 """Set to the binary qemuwrap execs: if that binary turns out to be qemuwrap again, stop."""
 CANDIDATES = ("/usr/libexec/qemu-kvm", "qemu-system-x86_64")

@@ -15,6 +15,9 @@ The wrapper exits 1 on any of them, as QEMU does on a bad option; qemuwrap-ctl
 exits 2 on a UsageError (its usage) and 1 on the others.
 """
 
+__all__ = ["ConflictError", "MachineError", "QemuNotFoundError", "QemuwrapError", "RefusedError",
+           "StateError", "UsageError"]
+
 
 class QemuwrapError(Exception):
     """Root of every error qemuwrap reports; its message is one line for stderr."""

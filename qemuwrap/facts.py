@@ -16,6 +16,9 @@ from typing import Any
 from qemuwrap import paths
 from qemuwrap.errors import MachineError
 
+__all__ = ["CACHE_FORMAT", "BinaryFacts", "from_json", "load", "parse_device_help", "parse_help",
+           "parse_machine_help", "probe", "to_json"]
+
 CACHE_FORMAT = 2
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from qemuwrap import identity, model, preflight
-from qemuwrap.cmdline import tokenise
+from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.errors import RefusedError, UsageError
 from qemuwrap.facts import BinaryFacts
 from qemuwrap.legacy import modernize
@@ -84,41 +84,46 @@ def _pairs(words: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def _devices(given: list[Token], old: GuestState, facts: BinaryFacts, layout: Layout,
+             usb: tuple[str, str, str] | None, suffix: str) -> tuple[Guest, list[Device], int]:
+    """The options read after the guest's line: (what they build, their devices keyed and
+    with absolute image paths, how many items the prefix built)."""
+    for token in given:
+        if token.name not in HOTPLUG_OPTIONS:
+            raise UsageError(f"{' '.join(token.raw)} cannot be hot-plugged; plug takes "
+                             f"{', '.join(sorted('-' + o for o in HOTPLUG_OPTIONS))}")
+    preflight.check_images(given)
+    prefix = tokenise(_prefix(old.name, usb))
+    built = model.build(modernize([*prefix, *given], facts), facts, layout, suffix)
+    controller = {built.items[2]} if usb is not None and usb[2] else set()
+    new = [d for i, d in enumerate(built.devices) if i not in controller]
+    _renumber(new, old)
+    keys = {p.key for p in old.devices}
+    for d in new:
+        if d.key in keys:
+            raise RefusedError(f"guest {old.name!r} has {d.key} already; unplug it first")
+        file = d.drive.get("file") if d.drive is not None else None
+        if d.drive is not None and file and preflight.is_local_file(file):
+            # QEMU's working directory is not ours (a daemon's is /); the key keeps the
+            # path as written, as the command line will write it.
+            d.drive = d.drive.with_("file", os.path.abspath(file))
+    return built, new, len(prefix)
+
+
 def plan(options: list[str], old: GuestState, facts: BinaryFacts, layout: Layout,
          usb: tuple[str, str, str] | None, live: set[tuple[tuple[str, int, int], str]],
          now: datetime, suffix: str) -> Plug:
     """The plug of ``options`` into the running guest whose state is ``old``; ``usb``: its
     USB bus (bus, controller, controller id) if it has one; ``live``: (spot, driver) of
     the devices it has now; ``suffix``: ends the ids qemuwrap makes up for backends."""
-    given = tokenise(options)
-    for token in given:
-        if token.name not in HOTPLUG_OPTIONS:
-            raise UsageError(f"{' '.join(token.raw)} cannot be hot-plugged; plug takes "
-                             f"{', '.join(sorted('-' + o for o in HOTPLUG_OPTIONS))}")
-    prefix = _prefix(old.name, usb)
-    tokens = tokenise(prefix)
-    built = model.build(modernize([*tokens, *given], facts), facts, layout, suffix)
-    controller = {built.items[2]} if usb is not None and usb[2] else set()
-    new = [d for i, d in enumerate(built.devices) if i not in controller]
-    _renumber(new, old)
-    preflight.check_images(given)
-    for d in new:
-        file = d.drive.get("file") if d.drive is not None else None
-        if d.drive is not None and file and preflight.is_local_file(file):
-            # QEMU's working directory is not ours (a daemon's is /); the key keeps the
-            # path as written, as the command line will write it.
-            d.drive = d.drive.with_("file", os.path.abspath(file))
-    keys = {p.key for p in old.devices}
-    for d in new:
-        if d.key in keys:
-            raise RefusedError(f"guest {old.name!r} has {d.key} already; unplug it first")
+    built, new, skip = _devices(tokenise(options), old, facts, layout, usb, suffix)
     recorded = [_placeholder(p) for p in old.devices if not p.added]
-    guest = Guest(old.name, old.machine, [], [*recorded, *new], built.usb)
-    placed = pin(guest, layout, old.machine, old, now)
+    placed = pin(Guest(old.name, old.machine, [], [*recorded, *new], built.usb), layout,
+                 old.machine, old, now)
     index = {id(d): len(recorded) + i for i, d in enumerate(new)}
     backends: list[str] = []
     devices: list[str] = []
-    for item in built.items[len(tokens):]:
+    for item in built.items[skip:]:
         if isinstance(item, MachineOption):
             raise UsageError("-machine cannot be hot-plugged")
         if isinstance(item, tuple):
@@ -127,11 +132,11 @@ def plan(options: list[str], old: GuestState, facts: BinaryFacts, layout: Layout
         device = built.devices[item]
         where = placed.placements.get(index[id(device)])
         words = device_words(device, where) if where is not None else list(device.raw or ())
-        at = len(words) - 2
-        backends += words[:at]
-        devices += words[at:]
+        backends += words[:-2]
+        devices += words[-2:]
     bridges = [w for p in placed.bridges if (p.spot, p.driver) not in live
                for w in bridge_words(p)]
+    keys = {p.key for p in old.devices}
     added = [p for p in placed.state.devices if p.key not in keys]
     state = GuestState(name=old.name, machine=old.machine, devices=(*old.devices, *added),
                        tombstones=placed.state.tombstones, created=old.created,

@@ -25,6 +25,25 @@ from qemuwrap.pinning import Plan, pin
 from qemuwrap.readconfig import expand_all
 from qemuwrap.render import render
 
+__all__ = [
+    "ACCEL_OPTIONS",
+    "KVM_NAMES",
+    "FactsSource",
+    "Launch",
+    "as_called",
+    "chooses_accel",
+    "daemon_pid_file",
+    "exec_qemu",
+    "link_pid_file",
+    "open_monitor",
+    "plan_exec",
+    "plan_launch",
+    "prepare",
+    "record",
+    "refuse_unplaced_incoming",
+    "run",
+]
+
 ACCEL_OPTIONS = frozenset({"accel", "enable-kvm", "no-kvm"})
 KVM_NAMES = frozenset({"qemu-kvm", "kvm"})
 """Names under which distributions shipped QEMU with KVM on by default (``kvm`` is Debian's

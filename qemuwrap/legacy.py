@@ -20,6 +20,8 @@ from qemuwrap.facts import BinaryFacts
 from qemuwrap.options import IMPLIED_KEY
 from qemuwrap.qemuopts import Opts
 
+__all__ = ["DEVICE_RENAMES", "NEEDS", "REWRITES", "SLIRP", "SOUNDHW", "modernize", "option"]
+
 
 def option(name: str, value: str | None = None) -> Token:
     return Token(name, value, (f"-{name}",) if value is None else (f"-{name}", value))

@@ -16,6 +16,8 @@ from qemuwrap.errors import StateError
 from qemuwrap.machine import family
 from qemuwrap.state import GuestState, Pin
 
+__all__ = ["BRIDGE_MODELS", "NIC_MODELS", "SIMPLE", "VIDEO_MODELS", "domain_state"]
+
 NIC_MODELS = {"virtio": "virtio-net-pci", "e1000": "e1000", "e1000e": "e1000e",
               "rtl8139": "rtl8139", "vmxnet3": "vmxnet3", "ne2k_pci": "ne2k_pci"}
 VIDEO_MODELS = {"vga": "VGA", "cirrus": "cirrus-vga", "qxl": "qxl-vga", "virtio": "virtio-vga",

@@ -19,6 +19,7 @@ from qemuwrap.pinning import MAC_BASE, shown_bridges, with_vacated
 from qemuwrap.qmp import QMP
 from qemuwrap.qtree import parse
 from qemuwrap.schema import ISA_BUS
+from qemuwrap.spaces import ALLOCATED
 from qemuwrap.state import GuestState, Pin
 
 __all__ = ["Drift", "LiveDevice", "drift", "expected", "read", "recorded", "usb_buses"]
@@ -45,21 +46,7 @@ class Drift:
 
 def _pin(dev: dict[str, str], layout: Layout) -> Pin | None:
     """The place of one qtree device, if it is one qemuwrap pins."""
-    driver, bus = dev["driver"], dev["bus"]
-    mac = dev.get("mac")
-    if "pciid" in dev and "addr" in dev:
-        slot_text, _, fn_text = dev["addr"].partition(".")
-        slot, fn = int(slot_text, 16), int(fn_text or "0", 16)
-        if bus == layout.root_bus and slot not in layout.root_slots:
-            return None
-        return Pin(key="", driver=driver, bus=bus, slot=slot, function=fn, mac=mac)
-    if "usbport" in dev:
-        return Pin(key="", driver=driver, bus=bus, port=dev["usbport"])
-    if driver in ("ide-hd", "ide-cd") and bus.startswith("ide."):
-        return Pin(key="", driver=driver, bus=bus, unit=int(dev["unit"].split()[0]))
-    if driver.startswith("scsi-") and "scsi-id" in dev:
-        return Pin(key="", driver=driver, bus=bus, unit=int(dev["scsi-id"].split()[0]))
-    return None
+    return next((p for space in ALLOCATED if (p := space.from_qtree(dev, layout))), None)
 
 
 def read(qmp: QMP, layout: Layout) -> list[LiveDevice]:

@@ -12,6 +12,21 @@ from dataclasses import dataclass
 from qemuwrap.errors import ConflictError, MachineError
 from qemuwrap.facts import BinaryFacts
 
+__all__ = [
+    "CDROM_INDEX",
+    "HUB_PORTS",
+    "PC",
+    "Q35",
+    "USB_BUS",
+    "USB_CONTROLLERS",
+    "Layout",
+    "UsbRoot",
+    "closest_offered",
+    "family",
+    "layout",
+    "resolve",
+]
+
 
 @dataclass(frozen=True)
 class Layout:

@@ -27,6 +27,31 @@ from qemuwrap.machine import CDROM_INDEX, USB_BUS, USB_CONTROLLERS, Layout, UsbR
 from qemuwrap.options import IMPLIED_KEY
 from qemuwrap.qemuopts import Opts
 from qemuwrap.schema import SCSI_UNITS, USB_PORT
+from qemuwrap.spaces import SPACES, ide, pci
+
+__all__ = [
+    "CDROM_OFF_DRIVERS",
+    "DRIVE_DEVICE_KEYS",
+    "DRIVE_INTERFACES",
+    "HELP_CAPABLE",
+    "IDE_DRIVERS",
+    "NIC_MODELS",
+    "QUERY_OPTIONS",
+    "SCSI_HBA",
+    "USBDEVICE_DRIVERS",
+    "VGA_DRIVERS",
+    "VGA_MODELS",
+    "Device",
+    "Guest",
+    "Item",
+    "MachineOption",
+    "build",
+    "guest_name",
+    "is_query",
+    "parse_addr",
+    "requested_machine",
+    "usb_root",
+]
 
 VGA_MODELS = {"std": "VGA", "cirrus": "cirrus-vga", "vmware": "vmware-svga",
               "qxl": "qxl-vga", "virtio": "virtio-vga"}
@@ -35,15 +60,12 @@ VGA_DRIVERS = frozenset({"VGA", "isa-vga", "cirrus-vga", "isa-cirrus-vga", "vmwa
 """A ``-device`` of these turns off the board's own VGA (QEMU's ``default_list``)."""
 CDROM_OFF_DRIVERS = frozenset({"ide-cd", "ide-hd", "ide-drive", "scsi-cd", "scsi-hd", "scsi-disk"})
 """A ``-device`` of these turns off the default CD-ROM."""
-IDE_DRIVERS = frozenset({"ide-hd", "ide-cd"})
+IDE_DRIVERS = ide.DRIVERS
 DRIVE_DEVICE_KEYS = {"serial": "serial", "cyls": "cyls", "heads": "heads", "secs": "secs",
                      "trans": "bios-chs-trans"}
 """``-drive`` keys that belong to the device (QEMU 3.0 took them off ``-drive``)."""
 SCSI_HBA = "lsi53c895a"
 """The old ``-drive if=scsi`` made an LSI 53C895A per bus, with SCSI ids 0 to 6."""
-PLACE_KEYS = {"pci": ("bus", "addr", "mac"), "ide": ("bus", "unit"), "usb": ("bus", "port"),
-              "scsi": ("bus", "scsi-id", "lun")}
-"""The properties qemuwrap sets on a device of each address space."""
 NIC_MODELS = {"virtio": "virtio-net-pci"}
 DRIVE_INTERFACES = frozenset({"ide", "scsi", "floppy", "pflash", "mtd", "sd", "virtio", "none",
                               "xen"})
@@ -105,10 +127,8 @@ class Device:
 
     @property
     def explicit(self) -> bool:
-        placed = {"pci": self.slot is not None, "usb": self.port is not None, "isa": True,
-                  "ide": self.bus is not None and self.unit is not None,
-                  "scsi": self.bus is not None and self.unit is not None}[self.space]
-        return placed and (self.mac is not None or not self.nic)
+        """The command line gives its place (and, for a NIC, its MAC) itself."""
+        return SPACES[self.space].explicit(self) and (self.mac is not None or not self.nic)
 
 
 @dataclass(frozen=True)
@@ -174,20 +194,11 @@ def is_query(tokens: list[Token]) -> bool:
 
 
 def parse_addr(value: Any) -> tuple[int, int]:
-    """A PCI ``addr`` the way QEMU reads it: ``"5"``/``"0x5"``/``"05.1"`` (hex) or a JSON devfn."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not 0 <= value < 256:
-            raise UsageError(f"PCI address addr={value} is out of range")
-        return value >> 3, value & 7
-    text = str(value).strip()
+    """A PCI ``addr`` the way QEMU reads it (``spaces.pci.parse_addr``), refused as usage."""
     try:
-        slot_text, _, fn_text = text.partition(".")
-        slot, fn = int(slot_text, 16), int(fn_text, 16) if fn_text else 0
-    except ValueError:
-        raise UsageError(f"invalid PCI address addr={text}") from None
-    if not (0 <= slot < 32 and 0 <= fn < 8):
-        raise UsageError(f"PCI address addr={text} is out of range")
-    return slot, fn
+        return pci.parse_addr(value)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _int(value: str | None, what: str) -> int | None:
@@ -362,7 +373,7 @@ class _Builder:
             if device.port is not None and not USB_PORT.fullmatch(device.port):
                 raise UsageError(f"invalid USB port={device.port} (a path like 2 or 2.1)")
             device.bus = self.usb.bus if device.port is not None else None
-        drop = PLACE_KEYS[space]
+        drop = SPACES[space].place_keys
         if qemuopts.is_json(token.value):
             device.json = {k: v for k, v in props.items() if k not in drop}
         else:

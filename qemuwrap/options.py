@@ -8,6 +8,8 @@ so this table covers every option, current and removed.
 
 from typing import Final
 
+__all__ = ["IMPLIED_KEY", "JSON_CAPABLE", "WITHOUT_ARGUMENT", "WITH_ARGUMENT", "takes_argument"]
+
 WITH_ARGUMENT: Final = frozenset("""
 machine M cpu accel smp numa add-fd set global boot m mem-path k audio audiodev
 device name uuid fda fdb hda hdb hdc hdd cdrom blockdev drive mtdblock sd fsdev

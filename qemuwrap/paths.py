@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+__all__ = ["DEFAULT_CONFIG", "config_file", "configured_state_dir", "keep_owner", "state_dir"]
+
 DEFAULT_CONFIG = "/etc/qemuwrap/config.toml"
 
 

@@ -14,36 +14,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from qemuwrap import identity
-from qemuwrap.allocator import Bus, Request, Retired, Spot, allocate
+from qemuwrap import identity, spaces
+from qemuwrap.allocator import Bus, Request, Retired, allocate
 from qemuwrap.errors import ConflictError
 from qemuwrap.machine import HUB_PORTS, Layout
 from qemuwrap.model import Device, Guest
-from qemuwrap.schema import BRIDGES, ISA_BUS, SCSI_UNITS
-from qemuwrap.state import GuestState, Pin, port_spot, spot_port
+from qemuwrap.schema import BRIDGES, ISA_BUS
+from qemuwrap.spaces import ALLOCATED, SPACES, Placement
+from qemuwrap.spaces.pci import BRIDGE_SLOTS, PCI
+from qemuwrap.spaces.usb import spot_port
+from qemuwrap.state import GuestState, Pin
+
+__all__ = [
+    "MAC_BASE",
+    "Plan",
+    "pin",
+    "pin_space",
+    "scan_order",
+    "shown_bridges",
+    "vacated",
+    "with_vacated",
+]
 
 MAC_BASE = "52:54:00:12:34:"
-BRIDGE_SLOTS = {
-    "pci-bridge": tuple(range(32)),
-    "pcie-pci-bridge": tuple(range(32)),
-    "i82801b11-bridge": tuple(range(32)),
-    "pcie-root-port": (0,),
-    "ioh3420": (0,),
-    "xio3130-downstream": (0,),
-}
-"""Buses that bridges provide, by bridge driver: the slots a device may take there."""
-
-
-@dataclass(frozen=True)
-class Placement:
-    bus: str
-    slot: int | None = None
-    function: int = 0
-    unit: int | None = None
-    port: str | None = None
-    mac: str | None = None
-
-
 @dataclass
 class Plan:
     machine: str
@@ -65,14 +58,7 @@ class Plan:
 def _requests(devices: list[tuple[int, Device]], root: str) -> list[Request]:
     out = []
     for _, d in devices:
-        spot: Spot | None = None
-        if d.space == "pci" and d.slot is not None:
-            spot = (d.bus or root, d.slot, d.function)
-        elif d.space in ("ide", "scsi") and d.bus is not None and d.unit is not None:
-            spot = (d.bus, d.unit, 0)
-        elif d.space == "usb" and d.port is not None:
-            assert d.bus is not None
-            spot = port_spot(d.bus, d.port)
+        spot = SPACES[d.space].requested(d, root)
         only_at = (d.only_at[0], d.only_at[1], 0) if d.only_at else None
         out.append(Request(d.key, spot=spot, bus=d.bus if spot is None else None, only_at=only_at))
     return out
@@ -113,9 +99,12 @@ class _Bridges:
         return Bus(provides, HUB_PORTS, growable=True)
 
     def buses(self, space: str) -> list[Bus]:
+        """The buses the added bridges (``pci``) or hubs (``usb``) provide."""
         if space == "usb":
             return [Bus(p.provides, HUB_PORTS, growable=True)
                     for p in self.pins if p.provides and p.driver == "usb-hub"]
+        if space != "pci":
+            return []
         return [Bus(p.provides, BRIDGE_SLOTS[p.driver], growable=p.driver != "pcie-root-port")
                 for p in self.pins if p.provides and p.driver in BRIDGE_SLOTS]
 
@@ -210,121 +199,116 @@ def shown_bridges(recorded: list[Pin], present: list[Pin], occupied: set[str]) -
                                        (p.port or "").count(".")))
 
 
-def _in_space(pin: Pin, space: str) -> bool:
-    return pin_space(pin) == space
-
-
 def pin_space(pin: Pin) -> str:
-    if pin.bus == ISA_BUS:
-        return "isa"
-    if pin.port is not None:
-        return "usb"
-    if pin.unit is not None:
-        return "ide" if pin.bus.startswith("ide.") else "scsi"
-    return "pci"
+    return spaces.of(pin).name
 
 
-def _buses(space: str, layout: Layout, bridges: _Bridges, guest: Guest) -> list[Bus]:
-    """The buses of one address space: the board's, qemuwrap's bridges, the user's bridges."""
-    if space == "ide":
-        names = dict.fromkeys(bus for bus, _ in layout.ide_spots)
-        return [Bus(n, tuple(u for b, u in layout.ide_spots if b == n)) for n in names]
-    if space == "usb":
-        root = [Bus(guest.usb.bus, guest.usb.ports, growable=guest.usb.hubs)] if guest.usb else []
-        return [*root, *bridges.buses("usb")]
-    if space == "scsi":
-        names = dict.fromkeys(d.bus for d in guest.devices if d.space == "scsi" and d.bus)
-        return [Bus(name, tuple(range(SCSI_UNITS))) for name in names]
-    return [Bus(layout.root_bus, layout.root_slots, growable=True), *bridges.buses("pci"),
-            *(Bus(d.user_id, BRIDGE_SLOTS[d.driver], automatic=False) for d in guest.devices
-              if d.driver in BRIDGE_SLOTS and d.user_id)]
+@dataclass
+class _Recorded:
+    """What the old state says, sorted for this launch."""
+
+    devices: list[Pin]
+    tombstones: list[Pin]
+    pins: dict[str, Pin]
+    """The command line's own devices as recorded, by key (not qemuwrap's bridges)."""
+    kept: list[Pin]
+    """The user's bridges that left the command line: they keep their place."""
+    gone: dict[str, Pin]
+    """Tombstones, and recorded devices the command line no longer has."""
 
 
-def _placement(space: str, spot: Spot) -> Placement:
-    bus, slot, function = spot
-    if space == "pci":
-        return Placement(bus, slot, function)
-    if space in ("ide", "scsi"):
-        return Placement(bus, unit=slot)
-    qemu_bus, port = spot_port(spot)
-    return Placement(qemu_bus, port=port)
+def _recorded(guest: Guest, old: GuestState | None) -> _Recorded:
+    devices = list(old.devices) if old else []
+    tombstones = list(old.tombstones) if old else []
+    if guest.usb is not None:
+        # Pins on another USB controller's bus (the line changed controllers) are void.
+        root = guest.usb.bus
+        devices = [p for p in devices if pin_space(p) != "usb" or p.bus == root]
+        tombstones = [p for p in tombstones if pin_space(p) != "usb" or p.bus == root]
+    pins = {p.key: p for p in devices if not p.added}
+    present = {d.key for d in guest.devices}
+    kept = [p for k, p in pins.items() if p.options is not None and k not in present]
+    gone = {p.key: p for p in tombstones} | {k: p for k, p in pins.items()
+                                           if k not in present and p.options is None}
+    return _Recorded(devices, tombstones, pins, kept, gone)
+
+
+def _place(guest: Guest, layout: Layout, rec: _Recorded, bridges: _Bridges,
+           now: datetime) -> tuple[dict[int, Placement], set[str]]:
+    """Each address space in turn: explicit places, then pinned, then never used. Returns
+    the placements and the keys of tombstones whose place was given away."""
+    present = {d.key for d in guest.devices}
+    placements: dict[int, Placement] = {}
+    reused: set[str] = set()
+    for space in ALLOCATED:
+        members = sorted(((i, d) for i, d in enumerate(guest.devices) if d.space == space.name),
+                         key=lambda p: p[1].order)
+        if not members and space is not PCI:
+            continue
+        mine = {p.key for p in [*rec.devices, *rec.tombstones] if spaces.of(p) is space}
+        pinned = {k: p.spot for k, p in rec.pins.items() if k in present and k in mine}
+        retired = {k: Retired(p.spot, p.last_seen or now) for k, p in rec.gone.items()
+                   if k in mine}
+        requests = [Request(p.key, spot=p.spot) for p in [*bridges.pins, *rec.kept]
+                    if spaces.of(p) is space]
+        requests += _requests(members, layout.root_bus)
+        grow = {"pci": bridges.grow, "usb": bridges.hub}.get(space.name)
+        buses = space.buses(layout, guest, bridges.buses(space.name))
+        result = allocate(requests, buses, pinned, retired, grow)
+        reused |= result.reused
+        for index, device in members:
+            if device.key in result.placed:
+                placements[index] = space.placement(result.placed[device.key])
+    for index, device in enumerate(guest.devices):
+        if device.space == "isa":
+            placements[index] = Placement(ISA_BUS)
+    # A NIC that comes back gets its own MAC again, like its address (its tombstone's).
+    used_macs = {p.mac.lower() for p in [*rec.devices, *rec.tombstones] if p.mac}
+    keep_macs = {k: p.mac for k, p in [*rec.gone.items(), *rec.pins.items()] if p.mac}
+    for index, mac in _macs(guest, keep_macs, used_macs).items():
+        if index in placements:
+            placements[index] = replace(placements[index], mac=mac)
+    return placements, reused
+
+
+def _new_pins(guest: Guest, placements: dict[int, Placement], now: datetime) -> list[Pin]:
+    out = []
+    for index, device in enumerate(guest.devices):
+        if index in placements:
+            where = placements[index]
+            bridge = device.driver in BRIDGES and device.user_id is not None
+            out.append(Pin(
+                key=device.key, driver=device.driver, bus=where.bus, slot=where.slot,
+                function=where.function if where.slot is not None else None, unit=where.unit,
+                port=where.port, mac=where.mac, provides=device.user_id if bridge else None,
+                options=device.own_option() if bridge else None, last_seen=now))
+    out.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0, p.port or ""))
+    return out
 
 
 def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
         now: datetime) -> Plan:
     """Place every device: explicit addresses, then pinned ones, then never-used ones."""
-    old_devices = list(old.devices) if old else []
-    old_tombs = list(old.tombstones) if old else []
-    if guest.usb is not None:
-        # Pins on another USB controller's bus (the line changed controllers) are void.
-        root = guest.usb.bus
-        old_devices = [p for p in old_devices if pin_space(p) != "usb" or p.bus == root]
-        old_tombs = [p for p in old_tombs if pin_space(p) != "usb" or p.bus == root]
-    bridges = _Bridges(layout, [p for p in old_devices if p.added], now)
-    pins = {p.key: p for p in old_devices if not p.added}
-    present = {d.key for d in guest.devices}
-    # The user's bridges that left the command line keep their place (shown_bridges).
-    kept = [p for k, p in pins.items() if p.options is not None and k not in present]
-    gone = {p.key: p for p in old_tombs} | {k: p for k, p in pins.items()
-                                           if k not in present and p.options is None}
-
-    placements: dict[int, Placement] = {}
-    reused: set[str] = set()
-    for space in ("pci", "ide", "scsi", "usb"):
-        members = sorted(((i, d) for i, d in enumerate(guest.devices) if d.space == space),
-                         key=lambda p: p[1].order)
-        if not members and space != "pci":
-            continue
-        pinned = {k: p.spot for k, p in pins.items() if k in present and _in_space(p, space)}
-        retired = {k: Retired(p.spot, p.last_seen or now) for k, p in gone.items()
-                   if _in_space(p, space)}
-        requests = [Request(p.key, spot=p.spot) for p in [*bridges.pins, *kept]
-                    if _in_space(p, space)]
-        requests += _requests(members, layout.root_bus)
-        grow = {"pci": bridges.grow, "usb": bridges.hub}.get(space)
-        result = allocate(requests, _buses(space, layout, bridges, guest), pinned, retired, grow)
-        reused |= result.reused
-        for index, device in members:
-            if device.key in result.placed:
-                placements[index] = _placement(space, result.placed[device.key])
-
-    for index, device in enumerate(guest.devices):
-        if device.space == "isa":
-            placements[index] = Placement(ISA_BUS)
+    rec = _recorded(guest, old)
+    bridges = _Bridges(layout, [p for p in rec.devices if p.added], now)
+    placements, reused = _place(guest, layout, rec, bridges, now)
     left_out = {i for i, d in enumerate(guest.devices) if d.only_at and i not in placements}
-    used_macs = {p.mac.lower() for p in [*old_devices, *old_tombs] if p.mac}
-    # A NIC that comes back gets its own MAC again, like its address (its tombstone's).
-    keep_macs = {k: p.mac for k, p in [*gone.items(), *pins.items()] if p.mac}
-    for index, mac in _macs(guest, keep_macs, used_macs).items():
-        if index in placements:
-            placements[index] = replace(placements[index], mac=mac)
-
-    new_pins = []
-    for index, device in enumerate(guest.devices):
-        if index in placements:
-            where = placements[index]
-            bridge = device.driver in BRIDGES and device.user_id is not None
-            new_pins.append(Pin(
-                key=device.key, driver=device.driver, bus=where.bus, slot=where.slot,
-                function=where.function if where.slot is not None else None, unit=where.unit,
-                port=where.port, mac=where.mac, provides=device.user_id if bridge else None,
-                options=device.own_option() if bridge else None, last_seen=now))
+    new_pins = _new_pins(guest, placements, now)
     placed_keys = {p.key for p in new_pins}
-    gone |= {k: p for k, p in pins.items() if k not in placed_keys}
+    gone = rec.gone | {k: p for k, p in rec.pins.items() if k not in placed_keys}
     tombstones = [p for k, p in gone.items() if k not in placed_keys and k not in reused]
-    tombstones = with_vacated(tombstones, pins, new_pins)
-    new_pins.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0, p.port or ""))
+    tombstones = with_vacated(tombstones, rec.pins, new_pins)
     state = GuestState(
-        name=guest.name, machine=machine, devices=(*bridges.pins, *kept, *new_pins),
+        name=guest.name, machine=machine, devices=(*bridges.pins, *rec.kept, *new_pins),
         tombstones=tuple(sorted(tombstones, key=lambda p: p.key)),
         created=old.created if old and old.created else now, last_launch=now,
         extra=old.extra if old else {})
-    recorded = [*bridges.pins, *kept]
+    recorded = [*bridges.pins, *rec.kept]
     shown = shown_bridges(recorded, [p for p in new_pins if p.provides],
                           {p.spot[0] for p in new_pins})
     hidden = frozenset(p.key for p in recorded) - {p.key for p in shown}
-    new_keys = [p.key for p in new_pins if p.key not in pins]
-    given = {p.key for p in [*old_devices, *old_tombs]}
+    new_keys = [p.key for p in new_pins if p.key not in rec.pins]
+    given = {p.key for p in [*rec.devices, *rec.tombstones]}
     chosen = tuple(d.key for i, d in enumerate(guest.devices) if i in placements
                    and not d.explicit and d.only_at is None and d.key not in given)
     return Plan(machine, placements, left_out, shown, state, new_keys, hidden, chosen)

@@ -14,6 +14,17 @@ from typing import Any
 
 from qemuwrap.errors import UsageError
 
+__all__ = [
+    "Opts",
+    "escape",
+    "is_json",
+    "parse",
+    "parse_json",
+    "properties",
+    "render",
+    "render_json",
+]
+
 
 @dataclass(frozen=True)
 class Opts:

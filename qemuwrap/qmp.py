@@ -14,6 +14,8 @@ from typing import Any
 
 from qemuwrap.errors import QemuwrapError
 
+__all__ = ["QMP"]
+
 
 class QMP:
     def __init__(self, path: str, timeout: float = 10,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["parse"]
+
 _DEV = re.compile(r'^(\s*)dev: ([^,]+), id "([^"]*)"')
 _BUS = re.compile(r"^(\s*)bus: (\S+)")
 _PROP = re.compile(r"^(\s*)([\w.-]+) = (.*)$")

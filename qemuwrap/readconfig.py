@@ -15,6 +15,8 @@ from qemuwrap.cmdline import Token
 from qemuwrap.errors import UsageError
 from qemuwrap.qemuopts import Opts
 
+__all__ = ["GROUPS", "expand", "expand_all", "parse"]
+
 GROUPS = {"drive": "drive", "device": "device", "netdev": "netdev", "chardev": "chardev",
           "name": "name", "machine": "machine", "memory": "m", "smp-opts": "smp",
           "boot-opts": "boot", "rtc": "rtc", "global": "global", "net": "net"}

@@ -11,24 +11,25 @@ from __future__ import annotations
 from qemuwrap import qemuopts
 from qemuwrap.model import Device, Guest, MachineOption
 from qemuwrap.options import IMPLIED_KEY
-from qemuwrap.pinning import Placement, Plan
+from qemuwrap.pinning import Plan
 from qemuwrap.qemuopts import Opts
+from qemuwrap.spaces import SPACES, Placement
+from qemuwrap.spaces.pci import PCI
 from qemuwrap.state import Pin
+
+__all__ = ["JSON_NUMBERS", "bridge_words", "device_words", "drive_id", "machine_words",
+           "render"]
 
 JSON_NUMBERS = frozenset({"unit", "scsi-id", "lun"})
 """Properties QEMU's schema types as integers: in a JSON ``-device`` they must be JSON
 numbers (``"unit": "0"`` is refused: "Parameter 'unit' expects uint64")."""
 
 
-def addr(slot: int, function: int) -> str:
-    return f"0x{slot:x}" if function == 0 else f"0x{slot:x}.{function:x}"
-
-
 def bridge_words(pin: Pin, as_json: bool = False) -> list[str]:
     """``as_json`` for a hub among JSON devices: QEMU creates those after all others."""
     if pin.options is not None:
         assert pin.slot is not None
-        place = (("bus", pin.bus), ("addr", addr(pin.slot, pin.function or 0)))
+        place = tuple(PCI.props(Placement(pin.bus, pin.slot, pin.function or 0)))
         if qemuopts.is_json(pin.options):
             return ["-device", qemuopts.render_json({**qemuopts.parse_json(pin.options),
                                                      **dict(place)})]
@@ -45,7 +46,7 @@ def bridge_words(pin: Pin, as_json: bool = False) -> list[str]:
         pairs.append(("chassis_nr", str(pin.chassis)))
     elif pin.driver == "pcie-root-port":
         pairs.append(("chassis", str(pin.chassis)))
-    pairs += [("bus", pin.bus), ("addr", addr(pin.slot, pin.function or 0))]
+    pairs += PCI.props(Placement(pin.bus, pin.slot, pin.function or 0))
     return ["-device", qemuopts.render(Opts(tuple(pairs)), "driver")]
 
 
@@ -53,11 +54,7 @@ def drive_id(device: Device, where: Placement) -> str:
     """QEMU's own name for a legacy drive (``ide0-hd0``), so monitor commands still work."""
     if device.drive_id:
         return device.drive_id
-    kind = "cd" if device.driver.endswith("-cd") else "hd"
-    if device.space == "scsi":
-        return f"{where.bus.partition('.')[0]}-{kind}{where.unit}"
-    bus = where.bus.rpartition(".")[2]
-    return f"ide{bus}-{kind}{where.unit}"
+    return SPACES[device.space].drive_name(where, "cd" if device.driver.endswith("-cd") else "hd")
 
 
 def device_words(device: Device, where: Placement) -> list[str]:
@@ -77,15 +74,7 @@ def device_words(device: Device, where: Placement) -> list[str]:
         return words + list(device.raw)
     if where.mac is not None and device.nic:
         extra.append(("mac", where.mac))
-    extra.append(("bus", where.bus))
-    if where.slot is not None:
-        extra.append(("addr", addr(where.slot, where.function)))
-    elif where.port is not None:
-        extra.append(("port", where.port))
-    elif device.space == "scsi":
-        extra += [("scsi-id", str(where.unit)), ("lun", "0")]
-    else:
-        extra.append(("unit", str(where.unit)))
+    extra += SPACES[device.space].props(where)
     if device.json is not None:
         typed = {k: int(v) if k in JSON_NUMBERS else v for k, v in extra}
         return words + ["-device", qemuopts.render_json({**device.json, **typed})]

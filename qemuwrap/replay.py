@@ -28,6 +28,8 @@ import sys
 
 from qemuwrap import paths
 
+__all__ = ["VERSION", "last_replayed", "lookup", "run", "store"]
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

@@ -20,14 +20,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from qemuwrap import identity
+from qemuwrap import identity, spaces
+from qemuwrap.spaces import isa, scsi
 
 __all__ = ["ADDED_BRIDGES", "BRIDGES", "ISA_BUS", "SCSI_UNITS", "USB_PORT", "problems",
            "top_problems"]
 
-ISA_BUS = "isa"
+ISA_BUS = isa.BUS
 """The bus recorded for an ISA NIC, which has no address qemuwrap chooses, only a MAC."""
-SCSI_UNITS = 7
+SCSI_UNITS = scsi.UNITS
 """SCSI ids on the LSI 53C895A that the old ``-drive if=scsi`` makes: 0 to 6."""
 IDE_UNITS: dict[str, dict[str, tuple[int, ...]]] = {"pc": {"ide.0": (0, 1), "ide.1": (0, 1)},
              "q35": {f"ide.{n}": (0,) for n in range(6)}}
@@ -112,6 +113,7 @@ def problems(data: Any, machine: str = "") -> list[tuple[str, str]]:
         "chassis": lambda: _int(data, "chassis", 0, 255),
         "options": lambda: _options(data),
         "last_seen": lambda: _time(data["last_seen"]),
+        "space": lambda: _space(data),
     }
     for field, check in checks.items():
         if field in data and (message := check()) is not None:
@@ -119,6 +121,18 @@ def problems(data: Any, machine: str = "") -> list[tuple[str, str]]:
     known = {"key", "driver", "bus", *checks}
     out += [(field, "is not a field of a device") for field in data if field not in known]
     return out
+
+
+def _space(data: dict[str, Any]) -> str | None:
+    """The space must be the one the place is in: a hand-edit that changes one of them
+    must not leave the other saying something else."""
+    value = data["space"]
+    unit, port = data.get("unit"), data.get("port")
+    place = spaces.infer(data["bus"], unit if isinstance(unit, int) else None,
+                         port if isinstance(port, str) else None)
+    if value not in spaces.SPACES:
+        return f"{value!r} is none of {', '.join(sorted(spaces.SPACES))}"
+    return None if value == place else f"{value!r} is not where the entry's place is ({place!r})"
 
 
 def _provides(data: dict[str, Any]) -> str | None:

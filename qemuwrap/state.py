@@ -22,11 +22,36 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qemuwrap import paths, schema
+from qemuwrap import paths, schema, spaces
 from qemuwrap.errors import StateError
-from qemuwrap.schema import ISA_BUS
 
-SCHEMA_VERSION = 2
+__all__ = [
+    "MIGRATIONS",
+    "PIN_FIELDS",
+    "SCHEMA_VERSION",
+    "GuestState",
+    "Pin",
+    "build",
+    "claim_running",
+    "ensure_dir",
+    "file_name",
+    "load",
+    "load_as_written",
+    "locked",
+    "migrate",
+    "now",
+    "parse",
+    "path_for",
+    "pid_file",
+    "read",
+    "render",
+    "review",
+    "run_lock_holder",
+    "same_topology",
+    "save",
+]
+
+SCHEMA_VERSION = 3
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +61,28 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 2}
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 records each entry's address space, which older files leave to be worked
+    out from the place (``spaces.infer``): it is filled in so. Tables that are not tables
+    are left for the checks to report."""
+    def with_space(table: Any) -> Any:
+        if not isinstance(table, dict) or "space" in table or not isinstance(
+                table.get("bus"), str):
+            return table
+        unit, port = table.get("unit"), table.get("port")
+        return {**table, "space": spaces.infer(table["bus"], unit if isinstance(unit, int)
+                                               else None, port if isinstance(port, str)
+                                               else None)}
+
+    out = {**data, "schema_version": 3}
+    for kind in ("device", "tombstone"):
+        if isinstance(data.get(kind), list):
+            out[kind] = [with_space(t) for t in data[kind]]
+    return out
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2,
+                                                                      2: _v2_to_v3}
 """``MIGRATIONS[n]`` turns a version-n document into a version-n+1 one."""
 
 
@@ -48,6 +94,8 @@ class Pin:
     key: str
     driver: str
     bus: str
+    space: str | None = None
+    """The address space (``spaces.SPACES``); worked out from the place when not given."""
     slot: int | None = None
     function: int | None = None
     unit: int | None = None
@@ -62,6 +110,10 @@ class Pin:
     it back, empty, while a bridge after it is there (README, "Bridges and hubs")."""
     last_seen: datetime | None = None
 
+    def __post_init__(self) -> None:
+        if self.space is None:
+            object.__setattr__(self, "space", spaces.infer(self.bus, self.unit, self.port))
+
     @property
     def added(self) -> bool:
         """A bridge or hub that qemuwrap added (not one of the command line's)."""
@@ -69,23 +121,10 @@ class Pin:
 
     @property
     def spot(self) -> tuple[str, int, int]:
-        if self.bus == ISA_BUS:
-            return self.bus, 0, 0
-        if self.port is not None:
-            return port_spot(self.bus, self.port)
-        if self.unit is not None:
-            return self.bus, self.unit, 0
-        assert self.slot is not None
-        return self.bus, self.slot, self.function or 0
+        return spaces.of(self).spot(self)
 
     def describe(self) -> str:
-        if self.bus == ISA_BUS:
-            return ISA_BUS
-        if self.port is not None:
-            return f"{self.bus} port {self.port}"
-        if self.unit is not None:
-            return f"{self.bus} unit {self.unit}"
-        return f"{self.bus} {self.slot or 0:02x}.{self.function or 0}"
+        return spaces.of(self).describe(self)
 
 
 @dataclass(frozen=True)
@@ -99,18 +138,6 @@ class GuestState:
     last_launch: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     """Keys a newer qemuwrap of the same schema wrote; kept so that nothing is lost."""
-
-
-def port_spot(bus: str, port: str) -> tuple[str, int, int]:
-    """A USB port path as an allocator spot: the hub's ports are a bus ``usb-bus.0:2``."""
-    hub, _, last = port.rpartition(".")
-    return (f"{bus}:{hub}" if hub else bus), int(last), 0
-
-
-def spot_port(spot: tuple[str, int, int]) -> tuple[str, str]:
-    """The inverse of port_spot: (QEMU bus, port path)."""
-    bus, _, hub = spot[0].partition(":")
-    return bus, f"{hub}.{spot[1]}" if hub else str(spot[1])
 
 
 PIN_FIELDS = tuple(f.name for f in fields(Pin))

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from qemuwrap import qemuopts, render, schema, state
 from qemuwrap.errors import StateError
 from qemuwrap.model import Device
-from qemuwrap.pinning import Placement
+from qemuwrap.spaces import Placement, pci
 
 from conftest import WRAPPER, Workspace
 
@@ -36,12 +36,13 @@ LINE = ["-name", "edit", "-M", "q35", "-drive", "file=a.img,if=virtio,format=raw
 DEBUG = {"QEMUWRAP_DEBUG": "1"}
 
 EDITS = {
-    "bus-with-a-property": (r'bus = "pcie.0"\nslot = 2\n',
-                            'bus = "pcie.0,romfile=/etc/shadow"\nslot = 2\n',
+    "bus-with-a-property": (r'bus = "pcie.0"\nspace = "pci"\nslot = 2\n',
+                            'bus = "pcie.0,romfile=/etc/shadow"\nspace = "pci"\nslot = 2\n',
                             "bus 'pcie.0,romfile=/etc/shadow' is not a bus name"),
     "slot": (r"slot = 2\n", "slot = 99\n", "slot 99 is out of range (0 to 31)"),
     "function": (r"function = 0\n", "function = 9\n", "function 9 is out of range (0 to 7)"),
-    "ide-unit": (r'bus = "ide.0"\nunit = 0', 'bus = "ide.0"\nunit = 7',
+    "ide-unit": (r'bus = "ide.0"\nspace = "ide"\nunit = 0',
+                 'bus = "ide.0"\nspace = "ide"\nunit = 7',
                  "unit 7 is out of range (0 to 0) on ide.0"),
     "mac": (r'mac = "52:54:00:12:34:56"', 'mac = "zz:zz"', "mac 'zz:zz' is not a MAC address"),
     "multicast-mac": (r'mac = "52:54:00:12:34:56"', 'mac = "53:54:00:12:34:56"',
@@ -56,6 +57,10 @@ EDITS = {
     "options": (r'options = "pcie-root-port,id=rp1,chassis=1"',
                 'options = "pcie-root-port,id=rp1,chassis=1,bus=pcie.0"',
                 "has a bus or addr"),
+    "space": (r'space = "pci"', 'space = "usb"',
+              "space 'usb' is not where the entry's place is ('pci')"),
+    "space-name": (r'space = "pci"', 'space = "floppy"',
+                   "space 'floppy' is none of ide, isa, pci, scsi, usb"),
     "machine": (r'machine = "pc-q35-7.2"', 'machine = "pc-q35-7.2 --evil"',
                 "machine 'pc-q35-7.2 --evil' is not a machine type"),
 }
@@ -210,7 +215,7 @@ def test_a_state_that_loads_renders_into_exactly_its_places(
         if pin.slot is not None:
             function = pin.function or 0  # a hand-edit may leave it out: function 0
             assert 0 <= pin.slot < 32 and 0 <= function < 8
-            expected["addr"] = render.addr(pin.slot, function)
+            expected["addr"] = pci.addr(pin.slot, function)
         if pin.unit is not None and pin.driver.startswith("scsi-"):
             expected |= {"scsi-id": str(pin.unit), "lun": "0"}
         elif pin.unit is not None:
@@ -257,3 +262,17 @@ def place_words(pin: state.Pin) -> list[str]:
                                           nic=True, legacy=legacy), placement)
     device = Device(driver=pin.driver, space=space, order=(0,), nic=pin.mac is not None)
     return render.device_words(device, placement)
+
+
+def test_a_released_schema_1_file_migrates_to_the_current_schema() -> None:
+    """The golden case's input is a file as qemuwrap 0.1 wrote it (schema 1): each entry
+    gets its space, and what is written back reads the same."""
+    source = Path(__file__).parent / "data" / "pinned-state" / "state.toml"
+    old = state.parse(source.read_text(), source)
+    assert [(p.key, p.space) for p in (*old.devices, *old.tombstones)] == [
+        ("disk:a.img", "pci"), ("virtio-net-pci#0", "pci"), ("board:vga", "pci"),
+        ("disk:old.img", "pci")]
+    written = state.render(old)
+    assert written.startswith(f"schema_version = {state.SCHEMA_VERSION}\n")
+    assert written.count('space = "pci"') == 4
+    assert state.parse(written, source) == old

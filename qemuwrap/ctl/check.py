@@ -6,15 +6,16 @@ import argparse
 import shlex
 from pathlib import Path
 
-from qemuwrap import model, state
+from qemuwrap import model, spaces, state
 from qemuwrap.cmdline import tokenise
-from qemuwrap.ctl.common import load_guest, qemu_binary, state_directory
+from qemuwrap.ctl.common import QEMU_ARGS, Add, load_guest, qemu_binary, state_directory
 from qemuwrap.errors import RefusedError, UsageError
 from qemuwrap.launch import FactsSource, plan_launch
 from qemuwrap.qmp import QMP
 from qemuwrap.qtree import parse as parse_qtree
-from qemuwrap.schema import ISA_BUS
 from qemuwrap.state import Pin
+
+__all__ = ["cmd_check", "compare", "qmp_socket", "report", "where_found"]
 
 
 def qmp_socket(qemu_args: list[str]) -> str | None:
@@ -93,20 +94,10 @@ def _libvirt_guest(domain: str, uri: str) -> tuple[list[str], str]:
 
 
 def where_found(pin: Pin, devices: list[dict[str, str]]) -> dict[str, str] | None:
-    if pin.bus == ISA_BUS:
-        return next((d for d in devices if d["driver"] == pin.driver and d.get("mac") == pin.mac),
-                    None)
-    for dev in devices:
-        if dev["driver"] != pin.driver or dev["bus"] != pin.bus:
-            continue
-        if pin.slot is not None and dev.get("addr") == f"{pin.slot:02x}.{pin.function or 0}":
-            return dev
-        unit = dev.get("unit", dev.get("scsi-id", "")).split(" ")[0]
-        if pin.unit is not None and unit == str(pin.unit):
-            return dev
-        if pin.port is not None and dev.get("usbport") == pin.port:
-            return dev
-    return None
+    """The qtree device of ``pin``'s driver at ``pin``'s place (an ISA NIC: by its MAC)."""
+    space = spaces.of(pin)
+    return next((d for d in devices if d["driver"] == pin.driver and space.at(pin, d)
+                 and (space.name == "isa" or d["bus"] == pin.bus)), None)
 
 
 def compare(pins: tuple[Pin, ...], devices: list[dict[str, str]]) -> list[str]:
@@ -125,3 +116,21 @@ def compare(pins: tuple[Pin, ...], devices: list[dict[str, str]]) -> list[str]:
                 out.append(f"differs: {pin.key}: MAC {', '.join(sorted(str(m) for m in macs))}"
                            f" instead of {pin.mac}")
     return out
+
+
+def register(add: Add) -> None:
+    """The parsers of this module's commands."""
+    p = add("check", cmd_check, "compare a running guest with its state",
+            "Read a running or paused guest's topology over QMP and compare it with its "
+            "state; exit 1 on any difference. A guest qemuwrap launched is read through "
+            "qemuwrap's own monitor (NAME alone); another through its QMP socket, held to "
+            "the state for its QEMU arguments; a libvirt guest through libvirt itself "
+            "(virsh), which holds its QMP monitor.",
+            f"%(prog)s [-h] NAME\n       %(prog)s [-h] NAME [--qmp SOCKET] {QEMU_ARGS}\n"
+            "       %(prog)s [-h] --libvirt DOMAIN [--connect URI]")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--qmp", metavar="SOCKET", help="QMP socket (default: from -qmp unix:)")
+    p.add_argument("--libvirt", metavar="DOMAIN",
+                   help="a running libvirt domain: its argv and qtree from virsh")
+    p.add_argument("--connect", metavar="URI", default="qemu:///system",
+                   help="libvirt connection for --libvirt (default: qemu:///system)")

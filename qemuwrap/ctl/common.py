@@ -3,21 +3,41 @@ lock, whether its QEMU runs, how a pin is printed."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from qemuwrap import identity, model, state
 from qemuwrap.cmdline import tokenise
 from qemuwrap.config import GUARD, find_qemu, load_config, state_dir
 from qemuwrap.errors import QemuwrapError, RefusedError, UsageError
 from qemuwrap.state import GuestState, Pin
+
+__all__ = [
+    "PLUG_ARGS",
+    "QEMU_ARGS",
+    "Add","address_of", "confirm", "editing", "find_key", "load_guest", "pin_json", "print_json",
+           "qemu_binary", "refuse_if_running", "running_pid", "sort_key", "state_directory"]
+
+QEMU_ARGS = "-- QEMU-ARGS..."
+"""How plan and check take the guest's QEMU command line: everything after ``--``."""
+PLUG_ARGS = "-- OPTIONS..."
+"""How plug takes the options to hot-plug."""
+
+
+class Add(Protocol):
+    """Adds one command's parser (qemuwrap-ctl's ``parser``); each command module has a
+    ``register(add)`` that adds its own."""
+
+    def __call__(self, name: str, func: Callable[[argparse.Namespace], int], help: str,
+                 description: str, usage: str | None = None) -> argparse.ArgumentParser: ...
 
 
 def state_directory() -> Path:

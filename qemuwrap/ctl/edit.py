@@ -7,9 +7,20 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from qemuwrap import identity, model, pinning, state
-from qemuwrap.ctl.common import confirm, editing, find_key, load_guest, refuse_if_running
+from qemuwrap import identity, pinning, spaces, state
+from qemuwrap.ctl.common import (
+    Add,
+    confirm,
+    editing,
+    find_key,
+    load_guest,
+    refuse_if_running,
+)
 from qemuwrap.errors import ConflictError, RefusedError, UsageError
+from qemuwrap.machine import layout
+from qemuwrap.state import Pin
+
+__all__ = ["cmd_forget", "cmd_pin", "cmd_rename", "parse_address"]
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
@@ -30,23 +41,23 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_address(text: str, root: str, usb_bus: str | None = None) -> dict[str, Any]:
-    """``[BUS:]SLOT[.FN]`` (hex) for PCI, ``ide.N:UNIT``, ``scsiN.0:ID``; for a USB device
-    (``usb_bus``: the bus it is on) ``[BUS:]PORT``, such as ``usb-bus.0:2`` or ``4.1``."""
+def parse_address(text: str, pin: Pin, root: str) -> dict[str, Any]:
+    """An address for ``pin`` typed by a user, in its own space: ``[BUS:]SLOT[.FN]`` (hex)
+    for PCI, ``ide.N:UNIT``, ``scsiN.0:ID``, ``[BUS:]PORT`` for USB (``usb-bus.0:2``, ``4.1``).
+    Without a bus, the pin's own (the board's root bus for PCI)."""
     bus, sep, rest = text.rpartition(":")
+    space = spaces.of(pin)
     if not sep:
-        bus, rest = usb_bus or root, text
+        bus, rest = root if space.name == "pci" else pin.bus, text
+    if bus.startswith("ide."):
+        space = spaces.SPACES["ide"]
+    elif bus.startswith("scsi"):
+        space = spaces.SPACES["scsi"]
     try:
-        if usb_bus is not None:
-            state.port_spot(bus, rest)
-            return {"bus": bus, "port": rest, "slot": None, "function": None, "unit": None}
-        if bus.startswith(("ide.", "scsi")):
-            return {"bus": bus, "unit": int(rest), "slot": None, "function": None, "port": None}
-        slot, fn = model.parse_addr(rest)
-    except (ValueError, UsageError):
+        return {**space.parse(bus, rest), "space": space.name}
+    except ValueError:
         raise UsageError(f"cannot read address {text!r}: use [BUS:]SLOT[.FN], ide.N:UNIT, "
                          "scsiN.0:ID or, for USB, [BUS:]PORT") from None
-    return {"bus": bus, "slot": slot, "function": fn, "unit": None, "port": None}
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
@@ -56,9 +67,9 @@ def cmd_pin(args: argparse.Namespace) -> int:
         current = next((p for p in guest.devices if p.key == key), None)
         if current is None:
             raise RefusedError(f"{key!r} is removed; only a present device can be pinned")
-        root = "pcie.0" if "q35" in guest.machine else "pci.0"
-        usb_bus = current.bus if current.port is not None else None
-        moved = replace(current, **parse_address(args.address, root, usb_bus))
+        board = layout(guest.machine)
+        root = board.root_bus if board else current.bus
+        moved = replace(current, **parse_address(args.address, current, root))
         own = identity.moved(key, "")
         for other in (*guest.devices, *guest.tombstones):
             if other.key != key and not other.key.startswith(own) and other.spot == moved.spot:
@@ -84,3 +95,26 @@ def cmd_rename(args: argparse.Namespace) -> int:
                              for p in guest.tombstones)))
     print(f"renamed {old!r} to {new!r}", file=sys.stderr)
     return 0
+
+
+def register(add: Add) -> None:
+    """The parsers of this module's commands."""
+    p = add("forget", cmd_forget, "drop a guest's state, or one device",
+            "Drop the whole state of a guest, or one device or tombstone of it. The guest "
+            "must not be running.")
+    p.add_argument("name")
+    p.add_argument("--device", metavar="KEY", help="forget only this device (or tombstone)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p = add("pin", cmd_pin, "move a device to an address by hand",
+            "Move a pinned device to ADDRESS: [BUS:]SLOT[.FN] (hex) for PCI, ide.N:UNIT, "
+            "scsiN.0:ID or, for a USB device, [BUS:]PORT (usb-bus.0:2). An address held by "
+            "another device is refused.")
+    p.add_argument("name")
+    p.add_argument("key")
+    p.add_argument("address")
+    p = add("rename", cmd_rename, "tell qemuwrap a device has a new identity",
+            "Give a device a new identity key, keeping its address: after "
+            "'mv old.qcow2 new.qcow2', 'rename NAME old.qcow2 new.qcow2'.")
+    p.add_argument("name")
+    p.add_argument("old", metavar="OLDKEY")
+    p.add_argument("new", metavar="NEWKEY")

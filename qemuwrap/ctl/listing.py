@@ -10,6 +10,7 @@ from typing import Any
 
 from qemuwrap import replay, state
 from qemuwrap.ctl.common import (
+    Add,
     address_of,
     pin_json,
     print_json,
@@ -20,6 +21,8 @@ from qemuwrap.ctl.common import (
 from qemuwrap.ctl.live import live_drift
 from qemuwrap.errors import RefusedError, StateError
 from qemuwrap.state import GuestState, Pin
+
+__all__ = ["cmd_list", "cmd_show"]
 
 
 def _guest_files(directory: Path) -> list[Path]:
@@ -155,3 +158,16 @@ def _table(guest: GuestState, problems: list[str]) -> list[str]:
             lines.append(f"{address_of(p):22} {p.driver!s:20} {p.mac or '-'!s:18} {seen:26} "
                          f"{p.key}{label}{mark}")
     return lines
+
+
+def register(add: Add) -> None:
+    """The parsers of this module's commands."""
+    p = add("list", cmd_list, "list guests with state",
+            "Every guest with a state file: machine, device count, last launch, and the PID "
+            "of its QEMU if it runs now.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("show", cmd_show, "show a guest's pinned topology",
+            "The pinned devices of a guest sorted by bus and address, then its tombstones.")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--tree", action="store_true", help="a tree of buses, like lspci -t")

@@ -10,9 +10,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 
-from qemuwrap import hotplug, live, machine, monitor, qemuopts, state
+from qemuwrap import hotplug, live, machine, monitor, qemuopts, spaces, state
 from qemuwrap.config import GUARD
-from qemuwrap.ctl.common import editing, find_key, qemu_binary, running_pid, state_directory
+from qemuwrap.ctl.common import (
+    PLUG_ARGS,
+    Add,
+    editing,
+    find_key,
+    qemu_binary,
+    running_pid,
+    state_directory,
+)
 from qemuwrap.errors import QemuwrapError, RefusedError, UsageError
 from qemuwrap.launch import FactsSource
 from qemuwrap.machine import Layout
@@ -147,15 +155,8 @@ def qom_path(qmp: QMP, pin: Pin) -> str | None:
             bus = str(qmp.execute("qom-get", path=path, property="parent_bus"))
             if bus.rpartition("/")[2] != pin.bus:
                 continue
-            if pin.slot is not None:
-                here = qmp.execute("qom-get", path=path, property="addr")
-                found = here == pin.slot << 3 | (pin.function or 0)
-            elif pin.port is not None:
-                found = qmp.execute("qom-get", path=path, property="port") == pin.port
-            else:
-                prop = "unit" if pin.bus.startswith("ide.") else "scsi-id"
-                found = qmp.execute("qom-get", path=path, property=prop) == pin.unit
-            if found:
+            prop, value = spaces.of(pin).qom(pin)
+            if qmp.execute("qom-get", path=path, property=prop) == value:
                 return path
     return None
 
@@ -220,3 +221,31 @@ def cmd_sync(args: argparse.Namespace) -> int:
     for p in found.missing:
         print(f"removed: {p.key} (was at {p.describe()}; its place is kept for it)")
     return 0
+
+
+def register(add: Add) -> None:
+    """The parsers of this module's commands."""
+    p = add("plug", cmd_plug, "hot-plug devices into a running guest, at pinned places",
+            "Hot-plug the devices of these options (-drive, -device, -netdev, -nic, -net, "
+            "-object, -chardev, -usbdevice: the command line's own syntax) into a guest "
+            "qemuwrap launched, through its monitor, at the places a launch would give them: "
+            "a returning device its old place, a new one the lowest never used. They are "
+            "recorded only when QEMU took them all; the next launch whose command line "
+            "names them puts them at the same places.",
+            f"%(prog)s [-h] NAME {PLUG_ARGS}")
+    p.add_argument("name")
+    p = add("unplug", cmd_unplug, "hot-unplug a device of a running guest",
+            "Ask the guest to release a device (KEY as show lists it, or a disk's image "
+            "path) and wait for it; its place is then kept for it, like a removed "
+            "device's. PCI devices go only when the guest's OS lets them go.")
+    p.add_argument("name")
+    p.add_argument("key")
+    p.add_argument("--timeout", type=float, default=10, metavar="SECONDS",
+                   help="how long to wait for the guest to release it (default: 10)")
+    p = add("sync", cmd_sync, "record what a running guest has now",
+            "Read a running guest through qemuwrap's monitor and record the devices "
+            "hot-plugged behind qemuwrap's back (another monitor, libvirt) where they are, "
+            "under the keys a launch would give them (id, image, a MAC not of QEMU's own "
+            "range, else driver and ordinal), and those unplugged as removed, so that the "
+            "next launch keeps each where the guest saw it.")
+    p.add_argument("name")

@@ -7,8 +7,17 @@ import shlex
 
 from qemuwrap import model, monitor, state
 from qemuwrap.config import load_config
-from qemuwrap.ctl.common import pin_json, print_json, qemu_binary, state_directory
+from qemuwrap.ctl.common import (
+    QEMU_ARGS,
+    Add,
+    pin_json,
+    print_json,
+    qemu_binary,
+    state_directory,
+)
 from qemuwrap.launch import FactsSource, as_called, plan_exec, plan_launch
+
+__all__ = ["cmd_plan"]
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -53,3 +62,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"# put back: {p.key} ({p.driver} at {p.describe()}), empty: a bridge after it "
               "is still there, and the guest's bus numbers stay")
     return 0
+
+
+def register(add: Add) -> None:
+    """The parsers of this module's commands."""
+    p = add("plan", cmd_plan, "show what qemuwrap would run, changing nothing",
+            "Show the argv qemuwrap would exec for these QEMU arguments (one shell-quoted line) "
+            "and what would change in the guest's state. Starts nothing, writes nothing.",
+            f"%(prog)s [-h] [--json] [--as PROGRAM] {QEMU_ARGS}")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--as", dest="called_as", metavar="PROGRAM", default="qemuwrap",
+                   help="the name qemuwrap is called by (qemu-kvm and kvm add -accel kvm)")

@@ -8,9 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from qemuwrap import state
-from qemuwrap.ctl.common import load_guest, state_directory
+from qemuwrap.ctl.common import Add, load_guest, state_directory
 from qemuwrap.errors import RefusedError
 from qemuwrap.state import GuestState
+
+__all__ = ["cmd_export", "cmd_import", "cmd_import_libvirt"]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -52,3 +54,23 @@ def cmd_import_libvirt(args: argparse.Namespace) -> int:
     guest = domain_state(_read(source), str(source), state.now())
     return _install(args.name or guest.name, replace(guest, name=args.name or guest.name),
                     args.force)
+
+
+def register(add: Add) -> None:
+    """The parsers of this module's commands."""
+    p = add("export", cmd_export, "print a guest's state",
+            "Print the state file, to copy to another host (migration needs the same "
+            "addresses on both ends).")
+    p.add_argument("name")
+    p = add("import", cmd_import, "install a state file for a guest",
+            "Install an exported state as guest NAME's. A different existing state is kept "
+            "unless --force.")
+    p.add_argument("name")
+    p.add_argument("file")
+    p.add_argument("--force", action="store_true", help="replace a different existing state")
+    p = add("import-libvirt", cmd_import_libvirt, "seed state from a libvirt domain XML",
+            "Seed a guest's state from a libvirt domain (virsh dumpxml): its machine type, "
+            "PCI addresses, disk units and MACs, so a guest leaving libvirt keeps its hardware.")
+    p.add_argument("xml")
+    p.add_argument("--name", help="the guest name (default: the domain's <name>)")
+    p.add_argument("--force", action="store_true", help="replace a different existing state")
