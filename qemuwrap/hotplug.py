@@ -21,7 +21,7 @@ from qemuwrap.errors import RefusedError, UsageError
 from qemuwrap.facts import BinaryFacts
 from qemuwrap.legacy import modernize
 from qemuwrap.machine import Layout
-from qemuwrap.model import Device, Guest, MachineOption
+from qemuwrap.model import Device, Guest, MachineOption, Phase
 from qemuwrap.pinning import pin, pin_space
 from qemuwrap.qemuopts import Opts
 from qemuwrap.render import bridge_words, device_words
@@ -48,9 +48,9 @@ class Plug:
 def _placeholder(p: Pin) -> Device:
     """A recorded device as the launch's planner sees one the command line places itself."""
     props = Opts((("id", p.provides),)) if p.provides else Opts()
-    return Device(driver=p.driver, space=pin_space(p), order=(0,), props=props, key=p.key,
-                  bus=p.bus, slot=p.slot, function=p.function or 0, unit=p.unit, port=p.port,
-                  mac=p.mac, nic=p.mac is not None)
+    return Device(driver=p.driver, space=pin_space(p), order=(Phase.PLACED, 0), props=props,
+                  key=p.key, bus=p.bus, slot=p.slot, function=p.function or 0, unit=p.unit,
+                  port=p.port, mac=p.mac, nic=p.mac is not None)
 
 
 def _prefix(name: str, usb: tuple[str, str, str] | None) -> list[str]:

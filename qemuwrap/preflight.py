@@ -18,7 +18,7 @@ from qemuwrap import qemuopts
 from qemuwrap.cmdline import Token
 from qemuwrap.errors import UsageError
 from qemuwrap.facts import BinaryFacts
-from qemuwrap.model import NIC_MODELS
+from qemuwrap.frontends.nics import NIC_MODELS
 from qemuwrap.options import IMPLIED_KEY
 
 __all__ = ["check_images", "check_offered", "is_local_file"]

@@ -17,6 +17,7 @@ from qemuwrap import model
 from qemuwrap import qemuopts as opts_grammar
 from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.errors import QemuwrapError
+from qemuwrap.frontends.usb import usb_root
 from qemuwrap.launch import FactsSource, plan_launch
 from qemuwrap.legacy import modernize
 from qemuwrap.machine import layout
@@ -98,7 +99,7 @@ def test_any_command_line_is_rewritten_soundly_or_refused(options: list[tuple[st
     expected = {(p.driver, p.spot) for p in launch.plan.state.devices
                 if p.port is None and p.bus != "isa"}
     assert expected <= set(actual), "a placed device is missing from what QEMU gets"
-    root = model.usb_root(modernize(tokenise(argv), FACTS()), FACTS(), board)
+    root = usb_root(modernize(tokenise(argv), FACTS()), FACTS(), board)
     usb = [port for t in tokenise(launch.argv)
            if (port := usb_port(t, root.bus if root else "")) is not None]
     placed = {(p.driver, p.bus, p.port) for p in launch.plan.state.devices if p.port}

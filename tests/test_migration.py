@@ -146,13 +146,18 @@ def move(ws: Workspace, args: list[str], wrapped: bool, qemu_b: str | None = Non
         target_line = [*reordered(line), "-incoming", f"tcp:127.0.0.1:{port}"]
         with running(prefix_b, target_line, env_b, ws.root) as target:
             result = migrate(source, f"tcp:127.0.0.1:{port}")
-            if target.proc.poll() is not None:
-                return result, "gone: " + target.error().strip()[-200:], seen, None
             deadline = time.monotonic() + 10
-            while target.status() != "running" and time.monotonic() < deadline:
-                time.sleep(0.1)
-            return (source.status() if result == "completed" else result, target.status(),
-                    seen, identity(guest.read(target.qmp, target.argv)))
+            try:
+                while target.status() != "running" and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                return (source.status() if result == "completed" else result,
+                        target.status(), seen, identity(guest.read(target.qmp, target.argv)))
+            except Exception:  # a destination that refused the stream exits, maybe just now
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    target.proc.wait(timeout=5)
+                if target.proc.poll() is None:
+                    raise
+                return result, "gone: " + target.error().strip()[-200:], seen, None
 
 
 LINES = {
