@@ -89,44 +89,47 @@ def machine_words(option: MachineOption, machine: str, last: bool) -> list[str]:
     return [option.token.raw[0], value]
 
 
-def render(guest: Guest, plan: Plan) -> list[str]:
-    """The argv (without the program name) for the real QEMU."""
-    typed = [i for i, item in enumerate(guest.items)
-             if isinstance(item, MachineOption) and item.opts.has("type")]
+def _first_devices(guest: Guest, plan: Plan) -> tuple[int, int, bool]:
+    """Where the added bridges go (item indexes) and whether the hubs go as JSON.
+
+    PCI bridges before the first device, USB hubs before the USB device QEMU creates
+    first (after the controller, when it is the user's own): their buses then exist.
+    QEMU creates ``-device`` options in order, and the JSON ones after all others."""
     placed = [(i, guest.devices[item]) for i, item in enumerate(guest.items)
               if isinstance(item, int) and item in plan.placements]
     placed_usb = [(i, d) for i, d in placed if d.space == "usb"]
     usb = next((p for p in placed_usb if p[1].json is None), next(iter(placed_usb), None))
-    bridges_at = {
-        # PCI bridges before the first device, USB hubs before the USB device QEMU creates
-        # first (after the controller, when it is the user's own): their buses then exist.
-        # QEMU creates -device options in order, and the JSON ones after all others.
-        "pci": placed[0][0] if placed else len(guest.items),
-        "usb": usb[0] if usb else len(guest.items),
-    }
+    end = len(guest.items)
+    return (placed[0][0] if placed else end, usb[0] if usb else end,
+            usb is not None and usb[1].json is not None)
+
+
+def render(guest: Guest, plan: Plan) -> list[str]:
+    """The argv (without the program name) for the real QEMU."""
+    typed = [i for i, item in enumerate(guest.items)
+             if isinstance(item, MachineOption) and item.opts.has("type")]
+    pci_item, usb_item, usb_json = _first_devices(guest, plan)
     out: list[str] = []
     at: dict[str, int] = {}
     for i, item in enumerate(guest.items):
-        for kind, where in bridges_at.items():
-            if where == i:
-                at[kind] = len(out)
+        at.update({kind: len(out) for kind, where in (("pci", pci_item), ("usb", usb_item))
+                   if where == i})
         if isinstance(item, MachineOption):
             out += machine_words(item, plan.machine, bool(typed) and i == typed[-1])
         elif isinstance(item, int):
             if item in plan.placements:
                 out += device_words(guest.devices[item], plan.placements[item])
             elif item not in plan.left_out:
-                device = guest.devices[item]
-                out += list(device.raw or ())
+                out += list(guest.devices[item].raw or ())
         else:
             out += list(item)
     # A bridge kept on a bus that one of the line's own devices provides goes after it.
     user_buses = {d.user_id for d in guest.devices if d.user_id}
     last = [w for pin in plan.bridges if pin.bus in user_buses for w in bridge_words(pin)]
     for kind in ("usb", "pci"):  # the later position first: the earlier one stays valid
-        as_json = kind == "usb" and usb is not None and usb[1].json is not None
         words = [w for pin in plan.bridges if (pin.port is not None) == (kind == "usb")
-                 and pin.bus not in user_buses for w in bridge_words(pin, as_json)]
+                 and pin.bus not in user_buses
+                 for w in bridge_words(pin, kind == "usb" and usb_json)]
         position = at.get(kind, len(out))
         out[position:position] = words
     out += last

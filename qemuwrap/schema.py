@@ -77,6 +77,32 @@ def problems(data: Any, machine: str = "") -> list[tuple[str, str]]:
             out.append((field, "is missing" if field not in data else "is not a string"))
     if out:
         return out
+    out = _shape(data)
+    checks: dict[str, Callable[[], str | None]] = {
+        "slot": lambda: _int(data, "slot", 0, 31),
+        "function": lambda: (_int(data, "function", 0, 7) if "slot" in data
+                             else "is only for a PCI slot"),
+        "unit": lambda: _unit(data, machine),
+        "port": lambda: _port(data["port"]),
+        "mac": lambda: _mac(data["mac"]),
+        "provides": lambda: _provides(data),
+        "chassis": lambda: _int(data, "chassis", 0, 255),
+        "options": lambda: _options(data),
+        "last_seen": lambda: _time(data["last_seen"]),
+        "space": lambda: _space(data),
+    }
+    for field, check in checks.items():
+        if field in data and (message := check()) is not None:
+            out.append((field, message))
+    known = {"key", "driver", "bus", *checks}
+    out += [(field, "is not a field of a device") for field in data if field not in known]
+    return out
+
+
+def _shape(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the entry as a whole must be: a key of a known form, a driver and bus by name,
+    one place, and the bridge fields only on a bridge."""
+    out: list[tuple[str, str]] = []
     key, driver, bus = data["key"], data["driver"], data["bus"]
     if not identity.PATTERN.fullmatch(key):
         out.append(("key", f"{key!r} is none of the documented forms (id:, disk:, mac:, "
@@ -102,24 +128,6 @@ def problems(data: Any, machine: str = "") -> list[tuple[str, str]]:
         out.append(("provides", "is missing (a bridge: entry is a bus qemuwrap added)"))
     if "options" in data and driver not in BRIDGES:
         out.append(("options", f"is only for a bridge, not for {driver!r}"))
-    checks: dict[str, Callable[[], str | None]] = {
-        "slot": lambda: _int(data, "slot", 0, 31),
-        "function": lambda: (_int(data, "function", 0, 7) if "slot" in data
-                             else "is only for a PCI slot"),
-        "unit": lambda: _unit(data, machine),
-        "port": lambda: _port(data["port"]),
-        "mac": lambda: _mac(data["mac"]),
-        "provides": lambda: _provides(data),
-        "chassis": lambda: _int(data, "chassis", 0, 255),
-        "options": lambda: _options(data),
-        "last_seen": lambda: _time(data["last_seen"]),
-        "space": lambda: _space(data),
-    }
-    for field, check in checks.items():
-        if field in data and (message := check()) is not None:
-            out.append((field, message))
-    known = {"key", "driver", "bus", *checks}
-    out += [(field, "is not a field of a device") for field in data if field not in known]
     return out
 
 

@@ -15,25 +15,29 @@ from qemuwrap.ctl.common import (
     qemu_binary,
     state_directory,
 )
-from qemuwrap.launch import FactsSource, as_called, plan_exec, plan_launch
+from qemuwrap.launch import FactsSource, Launch, as_called, plan_exec, plan_launch
+from qemuwrap.state import GuestState
 
 __all__ = ["cmd_plan"]
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    binary = qemu_binary()
+def _planned(args: argparse.Namespace, binary: str) -> tuple[Launch, GuestState | None]:
+    """What the launch would run, and the state it starts from (None: no state yet)."""
     directory = state_directory()
     qemu_args, tokens = as_called(args.called_as, binary, args.qemu_args)
     name = model.guest_name(tokens)
     source = FactsSource(binary, directory / ".cache")
     if name is None or model.is_query(tokens):
-        launch = plan_launch(qemu_args, source, None, state.now(), tokens)
-        old = None
-    else:
-        path = state.path_for(directory, name)
-        old = state.load(path)
-        fd = monitor.free_fd(qemu_args) if load_config().monitor else None
-        launch = plan_exec(qemu_args, tokens, source, old, state.now(), path, fd)
+        return plan_launch(qemu_args, source, None, state.now(), tokens), None
+    path = state.path_for(directory, name)
+    old = state.load(path)
+    fd = monitor.free_fd(qemu_args) if load_config().monitor else None
+    return plan_exec(qemu_args, tokens, source, old, state.now(), path, fd), old
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    binary = qemu_binary()
+    launch, old = _planned(args, binary)
     plan = launch.plan
     new = [p for p in plan.state.devices if p.key in plan.new_keys] if plan else []
     old_keys = {p.key for p in old.devices} if old else set()
@@ -42,10 +46,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     machine = {"old": old.machine if old else None, "new": plan.machine if plan else None}
     if args.json:
         print_json({"argv": [binary, *launch.argv], "guest": launch.guest,
-                     "passthrough": plan is None, "machine": machine,
-                     "new_devices": [pin_json(p) for p in new],
-                     "removed_devices": [pin_json(p) for p in gone],
-                     "put_back": [pin_json(p) for p in put_back]})
+                    "passthrough": plan is None, "machine": machine,
+                    "new_devices": [pin_json(p) for p in new],
+                    "removed_devices": [pin_json(p) for p in gone],
+                    "put_back": [pin_json(p) for p in put_back]})
         return 0
     print(shlex.join([binary, *launch.argv]))
     if plan is None:

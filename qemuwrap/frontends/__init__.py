@@ -27,18 +27,7 @@ class Builder(Drives, Devices, Board, Usb):
     """Walks the tokens once, collecting devices and the output items."""
 
     def build(self, tokens: list[Token]) -> None:
-        for token in tokens:
-            if token.name == "drive" and token.value is not None:
-                opts = opts_of(token)
-                if opts.get("id") and opts.get("file"):
-                    self.drive_files[opts.get("id") or ""] = opts.get("file") or ""
-            elif token.name == "nodefaults":
-                self.nodefaults = True
-            elif token.name == "device" and token.value and not qemuopts.is_json(token.value):
-                self.user_ids.add(opts_of(token).get("id") or "")
-            elif token.name in ("net", "nic", "netdev"):
-                self.network_given = True
-        self.usb = usb_root(tokens, self.facts, self.layout)
+        self.survey(tokens)
         vga_model: str | None = None
         vga_at: int | None = None
         nics = 0
@@ -58,21 +47,35 @@ class Builder(Drives, Devices, Board, Usb):
             elif name == "net":
                 self.net_tokens.append((len(self.items), token, opts_of(token)))
                 self.items.append(token.raw)
-            elif name == "vga":
-                vga_model, vga_at = token.value, len(self.items)
-                self.items.append(token.raw)
             elif name == "usbdevice":
                 self.usbdevice(token)
-            elif name == "usb":
-                self.usb_flag_given = True
-                self.items.append(token.raw)
             else:
+                if name == "vga":
+                    vga_model, vga_at = token.value, len(self.items)
+                self.usb_flag_given |= name == "usb"
                 self.items.append(token.raw)
         self.net_group()
         if vga_model in VGA_MODELS and vga_at is not None:
             self.items[vga_at] = ()
         self.vga(vga_model if vga_at is not None else None)
         self.defaults()
+
+    def survey(self, tokens: list[Token]) -> None:
+        """What the whole line says before any device is made: the drives' images by id,
+        ``-nodefaults``, the ids of ``-device``, whether a network option is given, and
+        the USB bus USB devices go on."""
+        for token in tokens:
+            if token.name == "drive" and token.value is not None:
+                opts = opts_of(token)
+                if opts.get("id") and opts.get("file"):
+                    self.drive_files[opts.get("id") or ""] = opts.get("file") or ""
+            elif token.name == "nodefaults":
+                self.nodefaults = True
+            elif token.name == "device" and token.value and not qemuopts.is_json(token.value):
+                self.user_ids.add(opts_of(token).get("id") or "")
+            elif token.name in ("net", "nic", "netdev"):
+                self.network_given = True
+        self.usb = usb_root(tokens, self.facts, self.layout)
 
 
 def build(tokens: list[Token], facts: BinaryFacts, layout: Layout, suffix: str = "") -> Guest:

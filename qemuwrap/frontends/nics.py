@@ -132,12 +132,16 @@ class Nics(Context):
                 words += ("-netdev", f"hubport,id={port},hubid={vlan},netdev={ident}")
             self.items[i] = words
         for i, _token, opts in dumps:
-            file = opts.get("file") or f"qemu-vlan{vlan}.pcap"
             if first_netdev is None:
                 raise UsageError(f"-net dump on hub {vlan} has no NIC to capture")
-            dump: list[tuple[str, str | None]] = [
-                ("qom-type", "filter-dump"), ("id", f"qwdump{i}"), ("netdev", first_netdev),
-                ("file", file)]
-            if opts.has("len"):
-                dump.append(("maxlen", opts.get("len")))
-            self.items[i] = ("-object", qemuopts.render(Opts(tuple(dump)), "qom-type"))
+            self.items[i] = _filter_dump(vlan, i, opts, first_netdev)
+
+
+def _filter_dump(vlan: str, i: int, opts: Opts, netdev: str) -> tuple[str, ...]:
+    """``-net dump``: a ``filter-dump`` object on the hub's first NIC."""
+    dump: list[tuple[str, str | None]] = [
+        ("qom-type", "filter-dump"), ("id", f"qwdump{i}"), ("netdev", netdev),
+        ("file", opts.get("file") or f"qemu-vlan{vlan}.pcap")]
+    if opts.has("len"):
+        dump.append(("maxlen", opts.get("len")))
+    return ("-object", qemuopts.render(Opts(tuple(dump)), "qom-type"))
