@@ -15,6 +15,9 @@ Linux keeps the wrapper's peak across the exec (see peak_rss for how).
   C  the same guest's first launch (no state; the machine list cached)
   D  a 250-device guest (bridges in use), state existing
   E  B with 10,000 other guests' state files in the state directory
+  G  libvirt's own argv for a q35 Windows guest (tests/data/libvirt/lvwin.argv), its
+     per-start parts (the domain-N directory, the tap fd) different at every start: the
+     full pipeline each time, as under libvirt
   RSS: each case once more per round, forked from a small interpreter
   F  real QEMU to QMP-ready and quit (-S, -qmp stdio), plain and through qemuwrap
 """
@@ -53,6 +56,15 @@ def guest_30(name: str) -> list[str]:
              "-device", "usb-tablet", "-device", "usb-kbd", "-device", "virtio-scsi-pci",
              "-device", "virtio-serial-pci", "-device", "intel-hda", "-device", "qemu-xhci"]
     return args
+
+
+def libvirt_start(n: int, images: Path) -> list[str]:
+    """libvirt's argv for its n-th start of the domain: nothing of it replays."""
+    import shlex
+
+    text = (ROOT / "tests" / "data" / "libvirt" / "lvwin.argv").read_text()
+    text = text.replace("domain--1-", f"domain-{n}-").replace('"fd":"25"', f'"fd":"{n % 90 + 10}"')
+    return shlex.split(text.replace("/tmp/lv/", f"{images}/"))[1:]
 
 
 def guest_250(name: str) -> list[str]:
@@ -146,7 +158,11 @@ def main() -> int:
         "C": ([wrapper, *guest_30("first")], env, None),
         "D": ([wrapper, *guest_250("big")], env, None),
         "E": ([wrapper, *guest_30("daily")], crowded, None),
+        "G": ([wrapper], env, None),
     }
+    for image in ("win.img", "win.iso"):
+        (work / image).touch()
+    starts = itertools.count()
     run(cases["B"][0], env)
     run(cases["D"][0], env)
     run(cases["E"][0], crowded)
@@ -159,11 +175,15 @@ def main() -> int:
     first_state = work / "state" / "first.toml"
     for _ in range(args.repeat):
         for key, (argv, case_env, _) in cases.items():
+            if key == "G":
+                argv = [wrapper, *libvirt_start(next(starts), work)]
             if key == "C":
                 first_state.unlink(missing_ok=True)
             times[key].append(run(argv, case_env)[0])
             if key == "C":
                 first_state.unlink(missing_ok=True)
+            if key == "G":
+                argv = [wrapper, *libvirt_start(next(starts), work)]
             rss[key].append(peak_rss(argv, case_env))
     qemu_env = dict(os.environ, QEMU_AUDIO_DRV="none", QEMUWRAP_QEMU=QEMU,
                     QEMUWRAP_STATE_DIR=str(work / "qemu-state"),
@@ -186,6 +206,7 @@ def main() -> int:
           f"{fw * 1000:.1f} ms")
     print(f"  B/A {med['B'] / med['A']:.2f}  C/A {med['C'] / med['A']:.2f}  "
           f"D/B {med['D'] / med['B']:.2f}  E/B {med['E'] / med['B']:.2f}  "
+          f"G/A {med['G'] / med['A']:.2f}  "
           f"F(wrapped)/F(plain) {fw / fp:.2f}  RSS B/A "
           f"{statistics.median(rss['B']) / statistics.median(rss['A']):.2f}")
     shutil.rmtree(work)
