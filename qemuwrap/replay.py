@@ -10,6 +10,13 @@ planner would produce the same argv again, so it is replayed directly. Anything
 different (an edit of the state by qemuwrap-ctl, a QEMU or qemuwrap upgrade,
 another option) falls through to the full pipeline.
 
+"The same command line" allows what libvirt changes at every start of a domain: the
+descriptor numbers and the ``domain-N-NAME`` directory in the backends qemuwrap passes
+on untouched (``-chardev``, ``-netdev``, ``-object``, ``-add-fd``). Those words are
+masked in the record's key and put, as they are now, where the recorded argv has them;
+a record whose argv does not have each of them exactly once, as given, replays only
+its very own command line.
+
 The point is speed, so this module imports only modules compiled into the
 interpreter (os, stat, sys, marshal), and bin/qemuwrap runs it before ``site``,
 whose ``.pth`` files can cost more than the whole interpreter start.
@@ -28,13 +35,13 @@ import sys
 
 from qemuwrap import paths
 
-__all__ = ["VERSION", "last_replayed", "lookup", "run", "store"]
+__all__ = ["PER_START_OPTIONS", "VERSION", "last_replayed", "lookup", "run", "store"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-VERSION = 4
+VERSION = 5
 
 
 def _identity(path: str) -> tuple[int, int, int, int] | None:
@@ -62,11 +69,60 @@ def _code() -> list[tuple[str, int, int]] | None:
     return sorted(found)
 
 
+PER_START_OPTIONS = frozenset({"-chardev", "-netdev", "-object", "-add-fd"})
+"""Backends qemuwrap passes on as they are, where libvirt writes what changes at every
+start of a domain: descriptor numbers and its ``domain-N-NAME`` directory."""
+_PER_START_PARTS = ("domain-", "fd=", 'fd":"', "fds=", 'fds":"', "fd:")
+
+
+def _masked(word: str) -> str:
+    """``word`` with the numbers of its per-start parts as ``#``."""
+    out: list[str] = []
+    i, end = 0, len(word)
+    while i < end:
+        for part in _PER_START_PARTS:
+            if word.startswith(part, i):
+                j = k = i + len(part)
+                while k < end and (word[k].isdigit() or word[k] == ":"):
+                    k += 1
+                if k > j:
+                    out.append(word[i:j] + "#")
+                    i = k
+                    break
+        else:
+            out.append(word[i])
+            i += 1
+    return "".join(out)
+
+
+def _per_start(argv: list[str]) -> list[int]:
+    """The positions of the words whose per-start parts are masked in the key."""
+    return [i for i in range(2, len(argv))
+            if argv[i - 1] in PER_START_OPTIONS and _masked(argv[i]) != argv[i]]
+
+
 def _key(argv: list[str]) -> list[str]:
-    """What decides the output besides the files: the command line and the environment."""
+    """What decides the output besides the files: the command line (its per-start parts
+    masked) and the environment."""
+    words = list(argv[1:])
+    for i in _per_start(argv):
+        words[i - 1] = _masked(argv[i])
     return [str(VERSION), sys.version, os.path.basename(argv[0]),
             os.environ.get("QEMUWRAP_QEMU", ""), paths.config_file(),
-            os.environ.get("PATH", ""), *argv[1:]]
+            os.environ.get("PATH", ""), *words]
+
+
+def _template(argv: list[str], out: list[str]) -> list[tuple[int, int]] | None:
+    """Where each per-start word of ``argv`` stands in ``out``, unchanged, as (out
+    position, argv position); None when one does not stand there exactly once (qemuwrap
+    rewrote it): then only this very command line is replayed."""
+    template = []
+    for i in _per_start(argv):
+        at = [j for j, word in enumerate(out) if word == argv[i]]
+        if len(at) != 1 or argv.count(argv[i]) != 1:
+            return None
+        template.append((at[0], i))
+    return template
 
 
 def _file(directory: str, key: list[str]) -> str:
@@ -86,7 +142,8 @@ def store(state_dir: str, argv: list[str], state_path: str, binary: str,
         "key": key, "state": state_path, "state_id": _identity(state_path),
         "binary": binary, "binary_id": _identity(binary),
         "config_id": _identity(paths.config_file()), "code": _code(), "argv": out,
-        "monitor": list(monitor) if monitor else None}
+        "monitor": list(monitor) if monitor else None, "given": argv,
+        "template": _template(argv, out)}
     path = _file(state_dir, key)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
@@ -150,18 +207,24 @@ def lookup(argv: list[str]) -> tuple[str, list[str], str, str, Any] | None:
                 or _identity(paths.config_file()) != record["config_id"]
                 or record.get("code") is None or record.get("code") != _code()):
             return None
-        return (str(record["binary"]), [str(a) for a in record["argv"]], record["state"], path,
-                record.get("monitor"))
+        out = [str(a) for a in record["argv"]]
+        if record["template"] is None and record["given"] != argv:
+            return None
+        for at, i in record["template"] or ():
+            out[at] = argv[i]
+        return str(record["binary"]), out, record["state"], path, record.get("monitor")
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def _listen(path: str, fd: int) -> bool:
+def _listen(path: str, fd: int, argv: list[str]) -> bool:
     """The monitor's socket on the descriptor the recorded argv names; False where that
-    cannot be (the descriptor is open, the socket in use): the full pipeline decides."""
+    cannot be (the descriptor is open or named by this command line, the socket in use):
+    the full pipeline decides."""
     from qemuwrap import monitor
 
-    return not monitor.is_open(fd) and monitor.listen(path, fd) is None
+    named = any("fd" in word for word in argv) and fd in monitor.named_fds(argv[1:])
+    return not named and not monitor.is_open(fd) and monitor.listen(path, fd) is None
 
 
 def run(argv: list[str]) -> None:
@@ -170,7 +233,7 @@ def run(argv: list[str]) -> None:
     if found is None:
         return
     binary, args, state_path, record, monitor = found
-    if monitor and not _listen(str(monitor[0]), int(monitor[1])):
+    if monitor and not _listen(str(monitor[0]), int(monitor[1]), argv):
         return
     try:
         fd = os.open(f"{state_path}.run", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)

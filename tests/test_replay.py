@@ -116,3 +116,44 @@ def test_a_state_dir_from_the_config_file_is_replayed_too(ws: Workspace, tmp_pat
     assert "exec (replayed)" in start(ws, BASE, **env)
     config.write_text(f"state_dir = '{tmp_path / 'configured'}'\n")
     assert "(replayed)" not in start(ws, BASE, **env)
+
+
+def libvirt_start(ws: Workspace, n: int, fd: int) -> list[str]:
+    """libvirt's own argv for its n-th start of a q35 domain (tests/data/libvirt), the
+    tap on descriptor ``fd``; images in the workspace."""
+    import shlex
+
+    text = (ROOT / "tests" / "data" / "libvirt" / "lvwin.argv").read_text()
+    text = text.replace("domain--1-", f"domain-{n}-").replace('"fd":"25"', f'"fd":"{fd}"')
+    text = text.replace("/tmp/lv/win.img", str(ws.root / "a.img"))
+    return shlex.split(text.replace("/tmp/lv/win.iso", str(ws.root / "b.img")))[1:]
+
+
+def test_every_start_of_a_libvirt_domain_is_replayed_as_planned(ws: Workspace,
+                                                                 tmp_path: Path) -> None:
+    """libvirt changes its descriptor numbers and its domain-N directory at every start:
+    from the second start on, the launch is replayed, and what QEMU is handed is exactly
+    what the full pipeline plans for that very command line (``qemuwrap-ctl plan``)."""
+    received = tmp_path / "argv"
+    fake = tmp_path / "qemu-system-x86_64"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in "-machine help"|"-device help"|"-help") '
+                    f'exec {guest.QEMU_PATH} "$@";; esac\n'
+                    f'printf "%s\\n" "$0" "$@" > {received}\n')
+    fake.chmod(0o755)
+    env = ws.env(QEMUWRAP_QEMU=str(fake), QEMUWRAP_DEBUG="1")
+    for n, fd in ((1, 25), (2, 31), (3, 28)):
+        args = libvirt_start(ws, n, fd)
+        planned = subprocess.run(["qemuwrap-ctl", "plan", "--json", "--", *args], env=env,
+                                 cwd=ws.root, capture_output=True, text=True, check=True)
+        launched = subprocess.run([*WRAPPER, *args], env=env, cwd=ws.root,
+                                  capture_output=True, text=True, check=False)
+        assert launched.returncode == 0, launched.stderr
+        assert ("exec (replayed)" in launched.stderr) == (n > 1)
+        handed = received.read_text().splitlines()
+        assert handed == json.loads(planned.stdout)["argv"]
+        assert f'"fd":"{fd}"' in " ".join(handed) and f"domain-{n}-lvwin" in " ".join(handed)
+    # An image path is no per-start part: another one is planned, not replayed.
+    other = [w.replace(str(ws.root / "a.img"), str(ws.root / "c.img")) for w in args]
+    changed = subprocess.run([*WRAPPER, *other], env=env, cwd=ws.root, capture_output=True,
+                             text=True, check=False)
+    assert changed.returncode == 0 and "exec (replayed)" not in changed.stderr
