@@ -11,7 +11,6 @@ needs them, and the state to record once QEMU took them all.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +31,6 @@ __all__ = ["HOTPLUG_OPTIONS", "Plug", "plan"]
 HOTPLUG_OPTIONS = frozenset({"drive", "device", "netdev", "nic", "net", "object", "chardev",
                              "usbdevice"})
 """Options whose devices and backends a monitor can add to a running guest."""
-_ORDINAL = re.compile(r"(.+)#(\d+)")
 
 
 @dataclass(frozen=True)
@@ -66,12 +64,12 @@ def _renumber(devices: list[Device], old: GuestState) -> None:
     """Ordinals as if the options came after the guest's own devices of that driver."""
     present: dict[str, int] = {}
     for p in old.devices:
-        if m := _ORDINAL.fullmatch(p.key):
-            present[m.group(1)] = present.get(m.group(1), 0) + 1
+        if (parsed := identity.parse_ordinal(p.key)) is not None:
+            present[parsed[0]] = present.get(parsed[0], 0) + 1
     for d in devices:
-        m = _ORDINAL.fullmatch(d.key)
-        if m and m.group(1) == d.driver:
-            d.key = identity.ordinal(d.driver, int(m.group(2)) + present.get(d.driver, 0))
+        parsed = identity.parse_ordinal(d.key)
+        if parsed is not None and parsed[0] == d.driver:
+            d.key = identity.ordinal(d.driver, parsed[1] + present.get(d.driver, 0))
 
 
 def _pairs(words: list[str]) -> list[tuple[str, str]]:

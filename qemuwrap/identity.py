@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BOARD_CDROM", "BOARD_VGA", "PATTERN", "bridge", "disk", "is_moved", "mac",
-           "moved", "of_id", "ordinal", "twin"]
+__all__ = ["BOARD_CDROM", "BOARD_VGA", "PATTERN", "bridge", "disk", "is_moved", "is_ordinal",
+           "mac", "moved", "of_id", "ordinal", "parse_ordinal", "twin"]
 
 BOARD_VGA = "board:vga"
 BOARD_CDROM = "board:cdrom"
@@ -54,6 +54,19 @@ def is_moved(key: str) -> bool:
 def ordinal(driver: str, n: int) -> str:
     """A device known by nothing else: its driver and its ordinal among that driver's."""
     return f"{driver}#{n}"
+
+
+def parse_ordinal(key: str) -> tuple[str, int] | None:
+    """(driver, n) of an ordinal key (``e1000#1``); None for any other form. A twin of
+    another key (``disk:a.img#1``) parses too: its head is no driver."""
+    head, sep, n = key.rpartition("#")
+    return (head, int(n)) if sep and head and n.isdigit() else None
+
+
+def is_ordinal(key: str, driver: str) -> bool:
+    """Whether ``key`` is ``driver``'s ordinal form: a device known by its order alone."""
+    parsed = parse_ordinal(key)
+    return parsed is not None and parsed[0] == driver
 
 
 def twin(key: str, n: int) -> str:

@@ -9,7 +9,6 @@ of its driver at its place was unplugged. ``qemuwrap-ctl sync`` records both.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -22,9 +21,8 @@ from qemuwrap.schema import ISA_BUS
 from qemuwrap.spaces import ALLOCATED
 from qemuwrap.state import GuestState, Pin
 
-__all__ = ["Drift", "LiveDevice", "drift", "expected", "read", "recorded", "usb_buses"]
+__all__ = ["Drift", "LiveDevice", "drift", "expected", "read", "recorded"]
 
-_ORDINAL = re.compile(r"(.+)#(\d+)")
 
 
 @dataclass(frozen=True)
@@ -76,20 +74,6 @@ def read(qmp: QMP, layout: Layout) -> list[LiveDevice]:
     return out
 
 
-def usb_buses(qtree: str) -> list[tuple[str, str, str]]:
-    """(bus, controller driver, controller id) of each USB bus a controller provides."""
-    out: list[tuple[str, str, str]] = []
-    owner = ("", "")
-    lines = qtree.splitlines()
-    for i, line in enumerate(lines):
-        if m := re.match(r'\s*dev: ([^,]+), id "([^"]*)"', line):
-            owner = (m.group(1), m.group(2))
-        elif (m := re.match(r"\s*bus: (\S+)", line)) and i + 1 < len(lines) \
-                and lines[i + 1].strip() == "type usb-bus" and owner[0] != "usb-hub":
-            out.append((m.group(1), *owner))
-    return out
-
-
 def _known(state: GuestState) -> list[Pin]:
     """The recorded devices a running guest must have: bridges and hubs only where a
     launch shows them (a device behind them, or a bridge after them)."""
@@ -104,18 +88,35 @@ def expected(state: GuestState) -> tuple[Pin, ...]:
     return tuple(_known(state) + isa)
 
 
-def drift(state: GuestState, live: list[LiveDevice]) -> Drift:
-    """How the running guest differs from its state; unrecorded devices known by nothing
-    else get the next ordinal of their driver."""
+def _placed_here(state: GuestState, layout: Layout, usb_buses: list[str]) -> set[str]:
+    """The buses on which a launch places devices, and so records them: the board's root
+    bus and IDE buses, the buses of recorded bridges, the SCSI buses recorded devices are
+    on, and the USB bus recorded devices are on (or the guest's only one)."""
+    pins = (*state.devices, *state.tombstones)
+    buses = {layout.root_bus, *(bus for bus, _ in layout.ide_spots)}
+    buses |= {p.provides for p in state.devices if p.provides and p.port is None}
+    buses |= {p.bus for p in pins if p.space in ("scsi", "usb")}
+    if not any(p.space == "usb" for p in pins) and len(usb_buses) == 1:
+        buses.add(usb_buses[0])
+    return buses
+
+
+def drift(state: GuestState, live: list[LiveDevice], layout: Layout,
+          usb_buses: list[str]) -> Drift:
+    """How the running guest differs from its state, on the buses a launch places devices
+    on (``usb_buses``: the guest's USB buses); unrecorded devices known by nothing else
+    get the next ordinal of their driver."""
     known = _known(state)
+    buses = _placed_here(state, layout, usb_buses)
+    live = [d for d in live if d.pin.bus in buses]
     at = {(d.pin.spot, d.pin.driver): d for d in live}
     missing = [p for p in known if (p.spot, p.driver) not in at]
     recorded = {(p.spot, p.driver) for p in known}
     unrecorded = [d for d in live if (d.pin.spot, d.pin.driver) not in recorded]
     ordinals: dict[str, int] = {}
     for p in state.devices:
-        if m := _ORDINAL.fullmatch(p.key):
-            ordinals[m.group(1)] = max(ordinals.get(m.group(1), 0), int(m.group(2)) + 1)
+        if (parsed := identity.parse_ordinal(p.key)) is not None:
+            ordinals[parsed[0]] = max(ordinals.get(parsed[0], 0), parsed[1] + 1)
     named = []
     for d in unrecorded:
         if not d.pin.key:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse"]
+__all__ = ["parse", "usb_buses"]
 
 _DEV = re.compile(r'^(\s*)dev: ([^,]+), id "([^"]*)"')
 _BUS = re.compile(r"^(\s*)bus: (\S+)")
@@ -50,3 +50,17 @@ def parse(text: str) -> list[dict[str, str]]:
                 value = value[1:-1]
             current.setdefault(m.group(2), value)
     return devices
+
+
+def usb_buses(qtree: str) -> list[tuple[str, str, str]]:
+    """(bus, controller driver, controller id) of each USB bus a controller provides."""
+    out: list[tuple[str, str, str]] = []
+    owner = ("", "")
+    lines = qtree.splitlines()
+    for i, line in enumerate(lines):
+        if m := _DEV.match(line):
+            owner = (m.group(2), m.group(3))
+        elif (m := _BUS.match(line)) and i + 1 < len(lines) \
+                and lines[i + 1].strip() == "type usb-bus" and owner[0] != "usb-hub":
+            out.append((m.group(2), *owner))
+    return out

@@ -382,3 +382,14 @@ def test_plug_needs_the_guests_name_and_options(ws: Workspace) -> None:
     assert ctl(ws, "sync", "g", "--", "-m", "1").returncode == 2
     usage: dict[str, Any] = {s: ok(ctl(ws, s, "--help")) for s in ("plug", "unplug", "sync")}
     assert "-- OPTIONS..." in usage["plug"] and "--timeout" in usage["unplug"]
+
+
+def test_devices_on_buses_qemuwrap_leaves_alone_are_no_drift(ws: Workspace) -> None:
+    """A disk on a virtio-scsi controller of the line's own is QEMU's to place, launch
+    after launch: a running guest with one is in step, and sync records nothing."""
+    scsi = ["-device", "virtio-scsi-pci,id=vs", "-drive", "if=none,id=d1,file=c.img,format=raw",
+            "-device", "scsi-hd,drive=d1,bus=vs.0"]
+    with Live(ws, [*LINE, *scsi]) as running:
+        assert "scsi-hd" in running.hmp("info qtree")
+        assert "in step" in ok(ctl(ws, "list"))
+        assert "in step" in ok(ctl(ws, "sync", "g"))

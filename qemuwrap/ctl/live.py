@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 
-from qemuwrap import hotplug, live, machine, monitor, qemuopts, spaces, state
+from qemuwrap import hotplug, identity, live, machine, monitor, qemuopts, qtree, spaces, state
 from qemuwrap.config import GUARD
 from qemuwrap.ctl.common import (
     PLUG_ARGS,
@@ -61,11 +61,17 @@ def _layout(guest: GuestState) -> Layout:
     return found
 
 
+def _drift(qmp: QMP, guest: GuestState) -> live.Drift:
+    layout = _layout(guest)
+    usb_buses = [bus for bus, _, _ in qtree.usb_buses(qmp.hmp("info qtree"))]
+    return live.drift(guest, live.read(qmp, layout), layout, usb_buses)
+
+
 def live_drift(guest: GuestState) -> live.Drift | None:
     """How the running guest differs from its state; None when it cannot be asked."""
     try:
         with guest_monitor(guest.name) as qmp:
-            return live.drift(guest, live.read(qmp, _layout(guest)))
+            return _drift(qmp, guest)
     except QemuwrapError:
         return None
 
@@ -133,7 +139,7 @@ def cmd_plug(args: argparse.Namespace) -> int:
         layout = _layout(guest)
         facts = FactsSource(_running_binary(args.name), state_directory() / ".cache")()
         here = {(d.pin.spot, d.pin.driver) for d in live.read(qmp, layout)}
-        usb = _usb(guest, live.usb_buses(qmp.hmp("info qtree")))
+        usb = _usb(guest, qtree.usb_buses(qmp.hmp("info qtree")))
         suffix = f".p{time.time_ns() // 1_000_000:x}"
         plug = hotplug.plan(args.qemu_args, guest, facts, layout, usb, here, state.now(),
                             suffix)
@@ -142,6 +148,9 @@ def cmd_plug(args: argparse.Namespace) -> int:
     for p in plug.placed:
         mac = f", mac {p.mac}" if p.mac else ""
         print(f"plugged: {p.key} -> {p.describe()}{mac}")
+        if identity.is_ordinal(p.key, p.driver):
+            print(f"  ({p.key} is known by its order among the guest's {p.driver} devices: "
+                  "write it after them on the command line, or give it an id=)")
     return 0
 
 
@@ -210,7 +219,7 @@ def describe(found: live.Drift) -> list[str]:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     with editing(args.name) as (_, guest, out), guest_monitor(args.name) as qmp:
-        found = live.drift(guest, live.read(qmp, _layout(guest)))
+        found = _drift(qmp, guest)
         if found.unrecorded or found.missing:
             out.append(live.recorded(guest, found, state.now()))
     if not (found.unrecorded or found.missing):
