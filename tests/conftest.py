@@ -19,6 +19,19 @@ SCRIPTS = os.path.dirname(sys.executable)
 """Where pip put the installed commands: beside the interpreter (pyenv's shims may lag)."""
 
 
+def recording_qemu(folder: Path) -> tuple[Path, Path]:
+    """A ``qemu-system-x86_64`` that writes the argv it is handed, one word a line, to a
+    file, and exits; what qemuwrap asks the binary (its help) the real one answers.
+    (the fake, the file)."""
+    received = folder / "argv"
+    fake = folder / "qemu-system-x86_64"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in "-machine help"|"-device help"|"-help") '
+                    f'exec {guest.QEMU_PATH} "$@";; esac\n'
+                    f'printf "%s\\n" "$0" "$@" > {received}\n')
+    fake.chmod(0o755)
+    return fake, received
+
+
 def installed(command: str) -> str | None:
     """An installed command (qemuwrap, qemuwrap-ctl), found beside the interpreter first."""
     return shutil.which(command, path=f"{SCRIPTS}{os.pathsep}{os.environ.get('PATH', '')}")

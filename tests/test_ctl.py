@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import guest
-from conftest import WRAPPER, Workspace, installed
+from conftest import WRAPPER, Workspace, installed, recording_qemu
 
 pytestmark = pytest.mark.qemu
 CTL = installed("qemuwrap-ctl")
@@ -306,12 +306,7 @@ def test_plan_shows_exactly_what_the_launch_executes(ws: Workspace, tmp_path: Pa
                                                       case: str) -> None:
     """One launch path: ``plan --json`` argv is what the real binary is handed."""
     program, args = PLAN_LINES[case]
-    received = tmp_path / "argv"
-    fake = tmp_path / "qemu-system-x86_64"
-    fake.write_text(f'#!/bin/sh\ncase "$*" in "-machine help"|"-device help"|"-help") '
-                    f'exec {guest.QEMU_PATH} "$@";; esac\n'
-                    f'printf "%s\\n" "$0" "$@" > {received}\n')
-    fake.chmod(0o755)
+    fake, received = recording_qemu(tmp_path)
     env = ws.env(QEMUWRAP_QEMU=str(fake))
     planned = subprocess.run([CTL, "plan", "--json", "--as", program, "--", *args], env=env,
                              cwd=ws.root, capture_output=True, text=True, check=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import guest
-from conftest import ROOT, WRAPPER, Workspace
+from conftest import ROOT, WRAPPER, Workspace, recording_qemu
 
 pytestmark = pytest.mark.qemu
 QUIT = '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n'
@@ -134,12 +134,7 @@ def test_every_start_of_a_libvirt_domain_is_replayed_as_planned(ws: Workspace,
     """libvirt changes its descriptor numbers and its domain-N directory at every start:
     from the second start on, the launch is replayed, and what QEMU is handed is exactly
     what the full pipeline plans for that very command line (``qemuwrap-ctl plan``)."""
-    received = tmp_path / "argv"
-    fake = tmp_path / "qemu-system-x86_64"
-    fake.write_text(f'#!/bin/sh\ncase "$*" in "-machine help"|"-device help"|"-help") '
-                    f'exec {guest.QEMU_PATH} "$@";; esac\n'
-                    f'printf "%s\\n" "$0" "$@" > {received}\n')
-    fake.chmod(0o755)
+    fake, received = recording_qemu(tmp_path)
     env = ws.env(QEMUWRAP_QEMU=str(fake), QEMUWRAP_DEBUG="1")
     for n, fd in ((1, 25), (2, 31), (3, 28)):
         args = libvirt_start(ws, n, fd)
