@@ -87,8 +87,8 @@ class Live:
         wait_for(self.socket, self.proc)
 
     def seen(self) -> dict[str, tuple[str, ...]]:
-        """Each device with an id or an image: where the guest sees it (bus, address or
-        USB port, MAC)."""
+        """Each device with an id, an image or a MAC, by that: where the guest sees it
+        (bus, address or USB port, MAC)."""
         with qmp_client(self.socket) as qmp:
             topo = guest.read(qmp, self.argv)
         out = {}
@@ -98,7 +98,7 @@ class Live:
             own = [dev, *(d for d in topo.devices if d["parent"] == str(index))]
             drive = next((d["drive"] for d in own if d.get("drive")), "")
             mac = next((d["mac"] for d in own if d.get("mac")), "")
-            name = dev["id"] or os.path.basename(topo.drives.get(drive, ""))
+            name = dev["id"] or os.path.basename(topo.drives.get(drive, "")) or mac
             if name:
                 out[name] = (dev["bus"], dev.get("addr", dev.get("usbport", "")), mac)
         return out
@@ -273,7 +273,10 @@ def test_a_long_state_path_and_the_opt_out(ws: Workspace, tmp_path: Path) -> Non
 
 PLUGS = [["-drive", "file=b.img,if=virtio,format=raw"],
          ["-netdev", "user,id=n1", "-device", "e1000,netdev=n1,id=nic1"],
-         ["-device", "usb-kbd,id=kbd"]]
+         ["-device", "usb-kbd,id=kbd"],
+         ["-drive", "if=none,id=stick,file=d.img,format=raw",
+          "-device", "usb-storage,drive=stick,id=usbstick"],
+         ["-nic", "user,model=rtl8139,mac=52:54:00:00:00:99"]]
 
 
 def test_plugged_devices_keep_their_places_on_the_next_launch(ws: Workspace) -> None:
@@ -288,8 +291,9 @@ def test_plugged_devices_keep_their_places_on_the_next_launch(ws: Workspace) -> 
             assert "plugged: " in ok(ctl(ws, "plug", "g", "--", *options))
         plugged = running.seen()
         assert "in step" in ok(ctl(ws, "sync", "g"))
-    assert "b.img" in plugged and "nic1" in plugged and "kbd" in plugged
-    assert slot_of(plugged["b.img"]) != slot_of(rng) and slot_of(plugged["nic1"]) != slot_of(rng)
+    assert {"b.img", "nic1", "kbd", "usbstick"} <= set(plugged)
+    nic = "52:54:00:00:00:99"
+    assert len({slot_of(plugged[k]) for k in ("b.img", "nic1", nic)} | {slot_of(rng)}) == 4
     assert qemu_own  # the guest was up while plugging
     with Live(ws, [*LINE, *(w for options in PLUGS for w in options)]) as again:
         relaunched = again.seen()
