@@ -28,8 +28,8 @@ from qemuwrap.options import IMPLIED_KEY
 from qemuwrap.qmp import QMP
 from qemuwrap.state import GuestState, Pin
 
-__all__ = ["cmd_plug", "cmd_sync", "cmd_unplug", "describe", "guest_monitor", "live_drift",
-           "qom_path", "send_all"]
+__all__ = ["cmd_plug", "cmd_sync", "cmd_unplug", "guest_monitor", "live_drift", "qom_path",
+           "send_all"]
 
 MONITOR_COMMANDS = {"-device": "device_add", "-drive": "drive_add 0", "-netdev": "netdev_add",
                     "-object": "object_add", "-chardev": "chardev-add"}
@@ -209,12 +209,6 @@ def cmd_unplug(args: argparse.Namespace) -> int:
                                                    key=lambda p: p.key))))
     print(f"unplugged: {key} (was at {pin.describe()}; its place is kept for it)")
     return 0
-
-
-def describe(found: live.Drift) -> list[str]:
-    lines = [f"unrecorded: {d.pin.key} ({d.pin.driver} at {d.pin.describe()})"
-             for d in found.unrecorded]
-    return lines + [f"missing: {p.key} (no {p.driver} at {p.describe()})" for p in found.missing]
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
