@@ -117,7 +117,7 @@ def plan(options: list[str], old: GuestState, facts: BinaryFacts, layout: Layout
     built, new, skip = _devices(tokenise(options), old, facts, layout, usb, suffix)
     recorded = [_placeholder(p) for p in old.devices if not p.added]
     placed = pin(Guest(old.name, old.machine, [], [*recorded, *new], built.usb), layout,
-                 old.machine, old, now)
+                 old.machine, old, now, hotplug=True)
     index = {id(d): len(recorded) + i for i, d in enumerate(new)}
     backends: list[str] = []
     devices: list[str] = []

@@ -67,10 +67,13 @@ def _requests(devices: list[tuple[int, Device]], root: str) -> list[Request]:
 class _Bridges:
     """Adds the bridges that give a full bus more room, and remembers them."""
 
-    def __init__(self, layout: Layout, existing: list[Pin], now: datetime) -> None:
+    def __init__(self, layout: Layout, existing: list[Pin], now: datetime,
+                 hotplug: bool = False) -> None:
         self.layout = layout
         self.pins = list(existing)
         self.now = now
+        self.hotplug = hotplug
+        """Places chosen for a running guest, where a bridge's slot 0 is not to be had."""
 
     def next_number(self) -> int:
         return max((p.chassis or 0 for p in self.pins), default=0) + 1
@@ -88,7 +91,13 @@ class _Bridges:
         name = f"qwbr{n}"
         self.pins.append(Pin(key=identity.bridge(name), driver=driver, bus=bus, slot=slot,
                              function=0, provides=name, chassis=n, last_seen=self.now))
-        return Bus(name, BRIDGE_SLOTS[driver], growable=True)
+        return Bus(name, self.slots(driver), growable=True)
+
+    def slots(self, driver: str) -> tuple[int, ...]:
+        """The slots a device may take behind a bridge of ``driver``; hot-plugged, a
+        bridge's standard hot-plug controller takes none at slot 0."""
+        slots = BRIDGE_SLOTS[driver]
+        return tuple(s for s in slots if s) if self.hotplug and len(slots) > 1 else slots
 
     def hub(self, bus: str, slot: int) -> Bus:
         """QEMU's own rule: a USB device that would take the last free port gets a hub there."""
@@ -105,7 +114,7 @@ class _Bridges:
                     for p in self.pins if p.provides and p.driver == "usb-hub"]
         if space != "pci":
             return []
-        return [Bus(p.provides, BRIDGE_SLOTS[p.driver], growable=p.driver != "pcie-root-port")
+        return [Bus(p.provides, self.slots(p.driver), growable=p.driver != "pcie-root-port")
                 for p in self.pins if p.provides and p.driver in BRIDGE_SLOTS]
 
 
@@ -287,10 +296,12 @@ def _new_pins(guest: Guest, placements: dict[int, Placement], now: datetime) -> 
 
 
 def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
-        now: datetime) -> Plan:
-    """Place every device: explicit addresses, then pinned ones, then never-used ones."""
+        now: datetime, hotplug: bool = False) -> Plan:
+    """Place every device: explicit addresses, then pinned ones, then never-used ones.
+    ``hotplug``: into a running guest (``hotplug.py``), where a new bridge's slot 0 is
+    not to be had."""
     rec = _recorded(guest, old)
-    bridges = _Bridges(layout, [p for p in rec.devices if p.added], now)
+    bridges = _Bridges(layout, [p for p in rec.devices if p.added], now, hotplug)
     placements, reused = _place(guest, layout, rec, bridges, now)
     left_out = {i for i, d in enumerate(guest.devices) if d.only_at and i not in placements}
     new_pins = _new_pins(guest, placements, now)

@@ -397,3 +397,23 @@ def test_devices_on_buses_qemuwrap_leaves_alone_are_no_drift(ws: Workspace) -> N
         assert "scsi-hd" in running.hmp("info qtree")
         assert "in step" in ok(ctl(ws, "list"))
         assert "in step" in ok(ctl(ws, "sync", "g"))
+
+
+def test_a_plug_past_a_full_root_bus_adds_a_bridge_and_keeps_it(ws: Workspace) -> None:
+    """The root bus full, qemuwrap hot-plugs a bridge first and the device behind it, off
+    slot 0, which a hot-plugged bridge does not offer; the relaunch with the devices on
+    the line has the bridge and them at the same places."""
+    full = ["-name", "g", "-nodefaults",
+            *(w for i in range(29) for w in ("-device", f"virtio-rng-pci,id=r{i}"))]
+    extra = ["-device", "virtio-rng-pci,id=extra", "-device", "virtio-rng-pci,id=extra2"]
+    with Live(ws, full) as running:
+        first = ok(ctl(ws, "plug", "g", "--", *extra[:2]))
+        assert "plugged: bridge:qwbr1 -> pci.0 1f.0" in first
+        assert "plugged: id:extra -> qwbr1 01.0" in first
+        assert "plugged: id:extra2 -> qwbr1 02.0" in ok(ctl(ws, "plug", "g", "--", *extra[2:]))
+        plugged = running.seen()
+    with Live(ws, [*full, *extra]) as again:
+        relaunched = again.seen()
+    assert {k: relaunched[k] for k in ("extra", "extra2")} == {
+        k: plugged[k] for k in ("extra", "extra2")} == {"extra": ("qwbr1", "01.0", ""),
+                                                      "extra2": ("qwbr1", "02.0", "")}
