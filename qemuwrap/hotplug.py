@@ -62,14 +62,11 @@ def _prefix(name: str, usb: tuple[str, str, str] | None) -> list[str]:
 
 def _renumber(devices: list[Device], old: GuestState) -> None:
     """Ordinals as if the options came after the guest's own devices of that driver."""
-    present: dict[str, int] = {}
-    for p in old.devices:
-        if (parsed := identity.parse_ordinal(p.key)) is not None:
-            present[parsed[0]] = present.get(parsed[0], 0) + 1
+    after = identity.next_ordinals(p.key for p in old.devices)
     for d in devices:
         parsed = identity.parse_ordinal(d.key)
         if parsed is not None and parsed[0] == d.driver:
-            d.key = identity.ordinal(d.driver, parsed[1] + present.get(d.driver, 0))
+            d.key = identity.ordinal(d.driver, parsed[1] + after.get(d.driver, 0))
 
 
 def _pairs(words: list[str]) -> list[tuple[str, str]]:

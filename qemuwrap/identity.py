@@ -13,9 +13,10 @@ device left is ``moved:KEY@ADDRESS``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 __all__ = ["BOARD_CDROM", "BOARD_VGA", "PATTERN", "bridge", "disk", "is_moved", "is_ordinal",
-           "mac", "moved", "of_id", "ordinal", "parse_ordinal", "twin"]
+           "mac", "moved", "next_ordinals", "of_id", "ordinal", "parse_ordinal", "twin"]
 
 BOARD_VGA = "board:vga"
 BOARD_CDROM = "board:cdrom"
@@ -61,6 +62,15 @@ def parse_ordinal(key: str) -> tuple[str, int] | None:
     another key (``disk:a.img#1``) parses too: its head is no driver."""
     head, sep, n = key.rpartition("#")
     return (head, int(n)) if sep and head and n.isdigit() else None
+
+
+def next_ordinals(keys: Iterable[str]) -> dict[str, int]:
+    """Driver -> the ordinal a further device of it gets after those ``keys`` hold."""
+    out: dict[str, int] = {}
+    for key in keys:
+        if (parsed := parse_ordinal(key)) is not None:
+            out[parsed[0]] = max(out.get(parsed[0], 0), parsed[1] + 1)
+    return out
 
 
 def is_ordinal(key: str, driver: str) -> bool:

@@ -47,13 +47,14 @@ def _pin(dev: dict[str, str], layout: Layout) -> Pin | None:
     return next((p for space in ALLOCATED if (p := space.from_qtree(dev, layout))), None)
 
 
-def read(qmp: QMP, layout: Layout) -> list[LiveDevice]:
-    """The running guest's devices at places qemuwrap pins, keyed as a launch would key
-    them if the command line named them so (id, image, MAC; else unknown: ``""``)."""
+def read(qmp: QMP, layout: Layout, qtree: str) -> list[LiveDevice]:
+    """The running guest's devices at places qemuwrap pins (``qtree``: its ``info qtree``),
+    keyed as a launch would key them if the command line named them so (id, image, MAC;
+    else unknown: ``""``)."""
     files = {b["device"]: b["inserted"]["file"] for b in qmp.execute("query-block")
              if b.get("device") and "inserted" in b}
     out = []
-    devices = parse(qmp.hmp("info qtree"))
+    devices = parse(qtree)
     for index, dev in enumerate(devices):
         # A virtio proxy's disk and MAC are its child's (virtio-blk-device on its bus).
         own = [dev, *(d for d in devices if d["parent"] == str(index))]
@@ -113,10 +114,7 @@ def drift(state: GuestState, live: list[LiveDevice], layout: Layout,
     missing = [p for p in known if (p.spot, p.driver) not in at]
     recorded = {(p.spot, p.driver) for p in known}
     unrecorded = [d for d in live if (d.pin.spot, d.pin.driver) not in recorded]
-    ordinals: dict[str, int] = {}
-    for p in state.devices:
-        if (parsed := identity.parse_ordinal(p.key)) is not None:
-            ordinals[parsed[0]] = max(ordinals.get(parsed[0], 0), parsed[1] + 1)
+    ordinals = identity.next_ordinals(p.key for p in state.devices)
     named = []
     for d in unrecorded:
         if not d.pin.key:

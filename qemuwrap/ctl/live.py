@@ -63,8 +63,9 @@ def _layout(guest: GuestState) -> Layout:
 
 def _drift(qmp: QMP, guest: GuestState) -> live.Drift:
     layout = _layout(guest)
-    usb_buses = [bus for bus, _, _ in qtree.usb_buses(qmp.hmp("info qtree"))]
-    return live.drift(guest, live.read(qmp, layout), layout, usb_buses)
+    text = qmp.hmp("info qtree")
+    usb_buses = [bus for bus, _, _ in qtree.usb_buses(text)]
+    return live.drift(guest, live.read(qmp, layout, text), layout, usb_buses)
 
 
 def live_drift(guest: GuestState) -> live.Drift | None:
@@ -138,8 +139,9 @@ def cmd_plug(args: argparse.Namespace) -> int:
     with editing(args.name) as (_, guest, out), guest_monitor(args.name) as qmp:
         layout = _layout(guest)
         facts = FactsSource(_running_binary(args.name), state_directory() / ".cache")()
-        here = {(d.pin.spot, d.pin.driver) for d in live.read(qmp, layout)}
-        usb = _usb(guest, qtree.usb_buses(qmp.hmp("info qtree")))
+        text = qmp.hmp("info qtree")
+        here = {(d.pin.spot, d.pin.driver) for d in live.read(qmp, layout, text)}
+        usb = _usb(guest, qtree.usb_buses(text))
         suffix = f".p{time.time_ns() // 1_000_000:x}"
         plug = hotplug.plan(args.qemu_args, guest, facts, layout, usb, here, state.now(),
                             suffix)
