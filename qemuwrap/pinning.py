@@ -280,7 +280,10 @@ def _place(guest: Guest, layout: Layout, rec: _Recorded, bridges: _Bridges,
     return placements, reused
 
 
-def _new_pins(guest: Guest, placements: dict[int, Placement], now: datetime) -> list[Pin]:
+def _new_pins(guest: Guest, placements: dict[int, Placement], rec: _Recorded,
+              now: datetime) -> list[Pin]:
+    """A pin for each placed device, with the unknown fields its recorded pin carried."""
+    extra = {p.key: p.extra for p in [*rec.tombstones, *rec.devices] if p.extra}
     out = []
     for index, device in enumerate(guest.devices):
         if index in placements:
@@ -290,7 +293,8 @@ def _new_pins(guest: Guest, placements: dict[int, Placement], now: datetime) -> 
                 key=device.key, driver=device.driver, bus=where.bus, slot=where.slot,
                 function=where.function if where.slot is not None else None, unit=where.unit,
                 port=where.port, mac=where.mac, provides=device.user_id if bridge else None,
-                options=device.own_option() if bridge else None, last_seen=now))
+                options=device.own_option() if bridge else None, last_seen=now,
+                extra=extra.get(device.key, {})))
     out.sort(key=lambda p: (p.bus, p.slot or 0, p.function or 0, p.unit or 0, p.port or ""))
     return out
 
@@ -304,7 +308,7 @@ def pin(guest: Guest, layout: Layout, machine: str, old: GuestState | None,
     bridges = _Bridges(layout, [p for p in rec.devices if p.added], now, hotplug)
     placements, reused = _place(guest, layout, rec, bridges, now)
     left_out = {i for i, d in enumerate(guest.devices) if d.only_at and i not in placements}
-    new_pins = _new_pins(guest, placements, now)
+    new_pins = _new_pins(guest, placements, rec, now)
     placed_keys = {p.key for p in new_pins}
     gone = rec.gone | {k: p for k, p in rec.pins.items() if k not in placed_keys}
     tombstones = [p for k, p in gone.items() if k not in placed_keys and k not in reused]

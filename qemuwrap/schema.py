@@ -23,8 +23,8 @@ from typing import Any
 from qemuwrap import identity, spaces
 from qemuwrap.spaces import isa, scsi
 
-__all__ = ["ADDED_BRIDGES", "BRIDGES", "ISA_BUS", "SCSI_UNITS", "USB_PORT", "problems",
-           "top_problems"]
+__all__ = ["ADDED_BRIDGES", "BRIDGES", "DEVICE_FIELDS", "ISA_BUS", "SCSI_UNITS", "TOP_FIELDS",
+           "TYPO", "USB_PORT", "problems", "top_problems"]
 
 ISA_BUS = isa.BUS
 """The bus recorded for an ISA NIC, which has no address qemuwrap chooses, only a MAC."""
@@ -48,6 +48,15 @@ MACHINE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 USB_PORT = re.compile(r"[1-9]\d*(\.[1-9]\d*)*")
 PLACES = ("slot", "unit", "port")
+DEVICE_FIELDS = frozenset({"key", "driver", "bus", "space", "slot", "function", "unit", "port",
+                           "mac", "provides", "chassis", "options", "last_seen"})
+"""The fields of a ``[[device]]`` or ``[[tombstone]]`` entry (``state.Pin``'s)."""
+TOP_FIELDS = frozenset({"schema_version", "name", "machine", "created", "last_launch", "device",
+                        "tombstone"})
+"""The document's own keys; any other is kept and written back, like a device's."""
+TYPO = 0.6
+"""How alike (difflib's ratio) an unknown field and a known one must be to be a typo:
+``solt``/``slot`` 0.75, ``bsu``/``bus`` 0.67; ``note``/``port`` 0.5 is kept."""
 
 
 def _int(data: dict[str, Any], field: str, low: int, high: int) -> str | None:
@@ -71,13 +80,11 @@ def problems(data: Any, machine: str = "") -> list[tuple[str, str]]:
     """Every problem of one device or tombstone table; ``machine`` gives the board's buses."""
     if not isinstance(data, dict):
         return [("", "is not a table")]
-    out: list[tuple[str, str]] = []
-    for field in ("key", "driver", "bus"):
-        if not isinstance(data.get(field), str):
-            out.append((field, "is missing" if field not in data else "is not a string"))
-    if out:
-        return out
-    out = _shape(data)
+    out = _typos(data, DEVICE_FIELDS)
+    missing = [(field, "is missing" if field not in data else "is not a string")
+               for field in ("key", "driver", "bus") if not isinstance(data.get(field), str)]
+    if missing:
+        return out + missing
     checks: dict[str, Callable[[], str | None]] = {
         "slot": lambda: _int(data, "slot", 0, 31),
         "function": lambda: (_int(data, "function", 0, 7) if "slot" in data
@@ -91,12 +98,24 @@ def problems(data: Any, machine: str = "") -> list[tuple[str, str]]:
         "last_seen": lambda: _time(data["last_seen"]),
         "space": lambda: _space(data),
     }
+    out += _shape(data)
     for field, check in checks.items():
         if field in data and (message := check()) is not None:
             out.append((field, message))
-    known = {"key", "driver", "bus", *checks}
-    out += [(field, "is not a field of a device") for field in data if field not in known]
     return out
+
+
+def _typos(data: dict[str, Any], known: frozenset[str]) -> list[tuple[str, str]]:
+    """An unknown field is kept and written back (a newer qemuwrap may have added it),
+    unless it is so near a known one that it reads as a typo of it (``solt = 3``): the
+    value the user meant would be silently ignored."""
+    unknown = [field for field in data if field not in known]
+    if not unknown:
+        return []
+    from difflib import get_close_matches
+
+    return [(field, f"is not a field qemuwrap knows; a typo of {near[0]!r}?")
+            for field in unknown if (near := get_close_matches(field, known, 1, TYPO))]
 
 
 def _shape(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -204,7 +223,7 @@ def _options(data: dict[str, Any]) -> str | None:
 
 def top_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     """Problems of the document's own keys (name, machine, times, the two lists)."""
-    out: list[tuple[str, str]] = []
+    out = _typos(data, TOP_FIELDS)
     if not isinstance(data.get("name"), str) or not data["name"]:
         out.append(("name", "is missing or not a string"))
     machine = data.get("machine")

@@ -109,6 +109,8 @@ class Pin:
     """For a bridge of the user's own: its ``-device`` argument without bus and addr, to put
     it back, empty, while a bridge after it is there (README, "Bridges and hubs")."""
     last_seen: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Fields a newer qemuwrap of the same schema wrote; kept and written back."""
 
     def __post_init__(self) -> None:
         if self.space is None:
@@ -140,7 +142,7 @@ class GuestState:
     """Keys a newer qemuwrap of the same schema wrote; kept so that nothing is lost."""
 
 
-PIN_FIELDS = tuple(f.name for f in fields(Pin))
+PIN_FIELDS = tuple(f.name for f in fields(Pin) if f.name != "extra")
 
 
 def now() -> datetime:
@@ -182,7 +184,8 @@ def review(data: dict[str, Any]) -> list[str]:
 
 
 def _pin(data: dict[str, Any]) -> Pin:
-    return Pin(**{k: v for k, v in data.items() if k in PIN_FIELDS})
+    return Pin(**{k: v for k, v in data.items() if k in PIN_FIELDS},
+               extra={k: v for k, v in data.items() if k not in PIN_FIELDS})
 
 
 def migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -223,21 +226,21 @@ def parse(text: str, path: Path) -> GuestState:
 
 def build(data: dict[str, Any]) -> GuestState:
     """A GuestState from a document, whatever its values (``show`` of a spoilt file)."""
-    known = {"schema_version", "name", "machine", "created", "last_launch", "device", "tombstone"}
     tables = {kind: [t for t in data.get(kind, []) if isinstance(t, dict)]
               if isinstance(data.get(kind), list) else [] for kind in ("device", "tombstone")}
     return GuestState(name=str(data.get("name", "")), machine=str(data.get("machine", "")),
                       devices=tuple(_pin(t) for t in tables["device"]),
                       tombstones=tuple(_pin(t) for t in tables["tombstone"]),
                       created=data.get("created"), last_launch=data.get("last_launch"),
-                      extra={k: v for k, v in data.items() if k not in known})
+                      extra={k: v for k, v in data.items() if k not in schema.TOP_FIELDS})
 
 
 def render(state: GuestState) -> str:
     import tomli_w
 
     def table(pin: Pin) -> dict[str, Any]:
-        return {k: v for k in PIN_FIELDS if (v := getattr(pin, k)) is not None}
+        return {**{k: v for k in PIN_FIELDS if (v := getattr(pin, k)) is not None},
+                **pin.extra}
 
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "name": state.name,
                            "machine": state.machine}

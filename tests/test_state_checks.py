@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,6 +64,12 @@ EDITS = {
                    "space 'floppy' is none of ide, isa, pci, scsi, usb"),
     "machine": (r'machine = "pc-q35-7.2"', 'machine = "pc-q35-7.2 --evil"',
                 "machine 'pc-q35-7.2 --evil' is not a machine type"),
+    "field-typo": (r"slot = 2\n", "solt = 2\n",
+                   "solt is not a field qemuwrap knows; a typo of 'slot'?"),
+    "optional-field-typo": (r'mac = "52:54:00:12:34:56"', 'mca = "52:54:00:12:34:56"',
+                            "mca is not a field qemuwrap knows; a typo of 'mac'?"),
+    "top-level-typo": (r"last_launch = ", "last_lanch = ",
+                       "last_lanch is not a field qemuwrap knows; a typo of 'last_launch'?"),
 }
 """Edits of a state qemuwrap wrote: (what the first match of a pattern becomes, message)."""
 
@@ -97,7 +104,7 @@ def test_a_malformed_value_stops_the_launch_naming_file_entry_and_field(
     assert line.startswith(f"qemuwrap: {path}: ") and message in line, line
     assert "nothing was started or changed" in line
     entry = re.search(r": (?:device|tombstone) '([^']*)': ", line)
-    assert entry or edit == "machine", line
+    assert entry or edit in ("machine", "top-level-typo"), line
     assert path.read_text() == spoilt and not pidfile.exists()
     shown = ctl(ws, "show", "edit")
     assert shown.returncode == 1 and message in shown.stdout, shown.stdout + shown.stderr
@@ -109,6 +116,48 @@ def test_a_malformed_value_stops_the_launch_naming_file_entry_and_field(
         refused = ctl(ws, *write)
         assert refused.returncode == 1 and message in refused.stderr, (write, refused.stderr)
     assert path.read_text() == spoilt
+
+
+def test_unknown_fields_are_kept_and_written_back(ws: Workspace) -> None:
+    """A field this qemuwrap does not know (a newer one's, or the user's note) is no
+    error: the launch, a removal and a return, and a ctl edit all write it back where it
+    was, in the entry or at the top of the document."""
+    assert launch(ws, LINE).returncode == 0
+    path = ws.state / "edit.toml"
+    text = path.read_text()
+    text = text.replace('key = "disk:a.img"\n', 'key = "disk:a.img"\nnote = "the boot disk"\n'
+                        'wwn = { vendor = 1, serial = [2, 3] }\n', 1)
+    path.write_text(text.replace("\n\n[[device]]", '\nowner = "ops"\n\n[[device]]', 1))
+    before = state.load(path)
+    assert before is not None and before.extra == {"owner": "ops"}
+
+    def entry(doc: dict[str, object], kind: str = "device") -> dict[str, object]:
+        tables = doc.get(kind)
+        assert isinstance(tables, list)
+        found, = (t for t in tables if t["key"] == "disk:a.img")
+        return dict(found)
+
+    def written() -> dict[str, object]:
+        return tomllib.loads(path.read_text())
+
+    done = launch(ws, LINE, **DEBUG)
+    assert done.returncode == 0 and "(replayed)" not in done.stderr, done.stderr
+    expected = {"note": "the boot disk", "wwn": {"vendor": 1, "serial": [2, 3]}}
+    assert written()["owner"] == "ops"
+    assert {k: entry(written())[k] for k in expected} == expected
+    slot = entry(written())["slot"]
+    without_a = [*LINE[:4], *LINE[6:]]
+    assert launch(ws, without_a).returncode == 0
+    assert {k: entry(written(), "tombstone")[k] for k in expected} == expected
+    assert launch(ws, LINE).returncode == 0
+    assert {k: entry(written())[k] for k in (*expected, "slot")} == {**expected, "slot": slot}
+    assert ctl(ws, "pin", "edit", "disk:a.img", "9").returncode == 0
+    assert {k: entry(written())[k] for k in (*expected, "slot")} == {**expected, "slot": 9}
+    assert written()["owner"] == "ops"
+
+
+def test_the_known_fields_of_an_entry_are_the_pins() -> None:
+    assert schema.DEVICE_FIELDS == set(state.PIN_FIELDS)
 
 
 def test_an_edit_that_puts_size_and_mtime_back_is_not_replayed(ws: Workspace) -> None:
