@@ -18,6 +18,9 @@ Linux keeps the wrapper's peak across the exec (see peak_rss for how).
   G  libvirt's own argv for a q35 Windows guest (tests/data/libvirt/lvwin.argv), its
      per-start parts (the domain-N directory, the tap fd) different at every start: the
      full pipeline each time, as under libvirt
+  H  python3 -I -c 'import dataclasses, tomllib, tomli_w': the libraries the design asks
+     for (a frozen dataclass state, read with tomllib, written with tomli_w), imported and
+     nothing else: no launch that reads or writes a state can cost less (H/A bounds C/A)
   RSS: each case once more per round, forked from a small interpreter
   F  real QEMU to QMP-ready and quit (-S, -qmp stdio), plain and through qemuwrap
 """
@@ -159,6 +162,7 @@ def main() -> int:
         "D": ([wrapper, *guest_250("big")], env, None),
         "E": ([wrapper, *guest_30("daily")], crowded, None),
         "G": ([wrapper], env, None),
+        "H": ([python, "-I", "-c", "import dataclasses, tomllib, tomli_w"], env, None),
     }
     for image in ("win.img", "win.iso"):
         (work / image).touch()
@@ -206,7 +210,7 @@ def main() -> int:
           f"{fw * 1000:.1f} ms")
     print(f"  B/A {med['B'] / med['A']:.2f}  C/A {med['C'] / med['A']:.2f}  "
           f"D/B {med['D'] / med['B']:.2f}  E/B {med['E'] / med['B']:.2f}  "
-          f"G/A {med['G'] / med['A']:.2f}  "
+          f"G/A {med['G'] / med['A']:.2f}  H/A {med['H'] / med['A']:.2f}  "
           f"F(wrapped)/F(plain) {fw / fp:.2f}  RSS B/A "
           f"{statistics.median(rss['B']) / statistics.median(rss['A']):.2f}")
     shutil.rmtree(work)

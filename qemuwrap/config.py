@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from qemuwrap import paths
 from qemuwrap.errors import QemuNotFoundError, StateError
 
-__all__ = ["CANDIDATES", "GUARD", "Config", "find_qemu", "load_config", "state_dir"]
+__all__ = ["CANDIDATES", "GUARD", "Config", "find_qemu", "load_config", "state_dir", "which"]
 
 GUARD = "QEMUWRAP_EXEC"
 """Set to the binary qemuwrap execs: if that binary turns out to be qemuwrap again, stop."""
@@ -27,11 +26,13 @@ class Config:
 
 def load_config() -> Config:
     path = paths.config_file()
+    if not os.path.exists(path):
+        return Config()
+    import tomllib  # only when there is a config file: it is slow to import
+
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
-    except FileNotFoundError:
-        return Config()
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise StateError(f"cannot read config {path}: {exc}") from None
     unknown = set(data) - {"qemu", "state_dir", "monitor"}
@@ -52,14 +53,22 @@ def _is_self(path: str, self_paths: list[str]) -> bool:
     return any(real == os.path.realpath(p) for p in self_paths)
 
 
+def which(name: str) -> str | None:
+    """The executable ``name`` on PATH, as a shell finds it (shutil's costs a launch 3 ms
+    of imports)."""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def find_qemu(config: Config, self_paths: list[str]) -> str:
     """The real QEMU: ``$QEMUWRAP_QEMU``, the config's ``qemu``, else the usual places.
 
     ``self_paths`` are the paths qemuwrap runs as; a candidate resolving to one of
     them is qemuwrap itself (say, through the ``qemu-kvm`` alternative) and skipped.
     """
-    from shutil import which
-
     chosen = os.environ.get("QEMUWRAP_QEMU") or config.qemu
     if chosen:
         found = which(chosen) if os.sep not in chosen else chosen

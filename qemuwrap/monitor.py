@@ -19,17 +19,18 @@ import _socket
 import os
 import stat
 
+from qemuwrap import fds
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = ["CHARDEV_ID", "connect", "default_monitor", "free_fd", "is_live", "is_open", "listen",
-           "named_fds", "reserve", "socket_path", "words"]
+           "reserve", "socket_path", "words"]
 
 CHARDEV_ID = "qemuwrap-monitor"
 SUN_PATH_MAX = 107
 """The longest path a unix socket address holds (108 bytes with the terminating NUL)."""
-_NAMED_FD = r"(?:fds?|vhostfds?|sock_fd|fd:|/dev/fd/|/proc/self/fd/)[=:]?([0-9:]+)"
 _DISABLED = frozenset({"mon", "monitor", "qmp", "qmp-pretty", "nodefaults"})
 
 
@@ -58,21 +59,10 @@ def default_monitor(names: Iterable[str | None]) -> list[str]:
     return ["-serial", "mon:stdio"]
 
 
-def named_fds(args: Iterable[str]) -> set[int]:
-    """Descriptors a command line names (``fd=5``, ``fds=5:6``, ``/dev/fd/5``, ``fd:5``)."""
-    import re
-
-    out: set[int] = set()
-    for arg in args:
-        for m in re.finditer(_NAMED_FD, arg):
-            out |= {int(n) for n in m.group(1).split(":") if n}
-    return out
-
-
 def free_fd(args: Iterable[str]) -> int:
     """The lowest descriptor from 3 up that is neither open nor named by ``args``: the same
     for ``qemuwrap-ctl plan`` as for the launch, which reserves it early (``reserve``)."""
-    named = named_fds(args)
+    named = fds.named(args)
     fd = 3
     while fd in named or is_open(fd):
         fd += 1

@@ -33,7 +33,7 @@ import os
 import stat
 import sys
 
-from qemuwrap import paths
+from qemuwrap import fds, paths
 
 __all__ = ["PER_START_OPTIONS", "VERSION", "last_replayed", "lookup", "run", "store"]
 
@@ -41,7 +41,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-VERSION = 5
+VERSION = 6
 
 
 def _identity(path: str) -> tuple[int, int, int, int] | None:
@@ -72,27 +72,16 @@ def _code() -> list[tuple[str, int, int]] | None:
 PER_START_OPTIONS = frozenset({"-chardev", "-netdev", "-object", "-add-fd"})
 """Backends qemuwrap passes on as they are, where libvirt writes what changes at every
 start of a domain: descriptor numbers and its ``domain-N-NAME`` directory."""
-_PER_START_PARTS = ("domain-", "fd=", 'fd":"', "fds=", 'fds":"', "fd:")
+_DIRECTORY = ("domain-",)
 
 
 def _masked(word: str) -> str:
-    """``word`` with the numbers of its per-start parts as ``#``."""
-    out: list[str] = []
-    i, end = 0, len(word)
-    while i < end:
-        for part in _PER_START_PARTS:
-            if word.startswith(part, i):
-                j = k = i + len(part)
-                while k < end and (word[k].isdigit() or word[k] == ":"):
-                    k += 1
-                if k > j:
-                    out.append(word[i:j] + "#")
-                    i = k
-                    break
-        else:
-            out.append(word[i])
-            i += 1
-    return "".join(out)
+    """``word`` with its descriptor numbers and libvirt's domain number as ``#``."""
+    out, i = [], 0
+    for start, end in fds.runs(word, fds.PREFIXES + _DIRECTORY):
+        out += [word[i:start], "#"]
+        i = end
+    return "".join(out) + word[i:]
 
 
 def _per_start(argv: list[str]) -> list[int]:
@@ -223,7 +212,7 @@ def _listen(path: str, fd: int, argv: list[str]) -> bool:
     the full pipeline decides."""
     from qemuwrap import monitor
 
-    named = any("fd" in word for word in argv) and fd in monitor.named_fds(argv[1:])
+    named = fd in fds.named(argv[1:])
     return not named and not monitor.is_open(fd) and monitor.listen(path, fd) is None
 
 

@@ -14,7 +14,6 @@ import os
 import re
 import stat
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
@@ -206,6 +205,8 @@ def migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def read(text: str, path: Path) -> dict[str, Any]:
     """The document, migrated to SCHEMA_VERSION, its values not yet checked."""
+    import tomllib  # here, not above: slow to import, and a first launch reads no state
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -64,7 +64,7 @@ def test_the_installed_command_replays_before_site_runs(ws: Workspace, tmp_path:
     assert "exec (replayed)" in replayed
     # The replay binds qemuwrap's monitor socket for QEMU: monitor.py and the C socket module.
     assert imported(replayed) - floor <= {"site", "_sitebuiltins", "__future__", "qemuwrap",
-                                          "qemuwrap.paths", "qemuwrap.replay",
+                                          "qemuwrap.paths", "qemuwrap.replay", "qemuwrap.fds",
                                           "qemuwrap.monitor", "_socket"}
     planned = launch(ws, [*python, str(bin_dir / "qemuwrap"), "-m", "256"])
     assert "(replayed)" not in planned and "qemuwrap.launch" in imported(planned)
