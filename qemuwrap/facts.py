@@ -6,15 +6,20 @@ mean today; ``-device help`` gives each device's bus type, category and aliases;
 binary itself is asked again only when it changes (a package upgrade).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from qemuwrap import paths
 from qemuwrap.errors import MachineError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CACHE_FORMAT", "BinaryFacts", "from_json", "load", "parse_device_help", "parse_help",
            "parse_machine_help", "probe", "to_json"]

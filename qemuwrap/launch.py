@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
 
 from qemuwrap import facts as qemu_facts
 from qemuwrap import model, monitor, preflight, replay, state
@@ -24,6 +23,10 @@ from qemuwrap.machine import layout, resolve
 from qemuwrap.pinning import Plan, pin
 from qemuwrap.readconfig import expand_all
 from qemuwrap.render import render
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 __all__ = [
     "ACCEL_OPTIONS",

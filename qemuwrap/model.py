@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
 
 from qemuwrap import qemuopts
 from qemuwrap.cmdline import Token
@@ -26,6 +25,10 @@ from qemuwrap.machine import Layout, UsbRoot
 from qemuwrap.options import IMPLIED_KEY
 from qemuwrap.qemuopts import Opts
 from qemuwrap.spaces import SPACES, pci
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "HELP_CAPABLE",

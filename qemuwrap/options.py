@@ -6,7 +6,11 @@ whether an option eats the next word even for options qemuwrap never rewrites,
 so this table covers every option, current and removed.
 """
 
-from typing import Final
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["IMPLIED_KEY", "JSON_CAPABLE", "WITHOUT_ARGUMENT", "WITH_ARGUMENT", "takes_argument"]
 

@@ -8,11 +8,16 @@ option is a tuple of pairs, not a dict. Mirrors ``opts_do_parse`` in QEMU's
 ``util/qemu-option.c``.
 """
 
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from qemuwrap.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Opts",
@@ -42,10 +47,10 @@ class Opts:
     def has(self, key: str) -> bool:
         return any(k == key for k, _ in self.pairs)
 
-    def without(self, *keys: str) -> "Opts":
+    def without(self, *keys: str) -> Opts:
         return Opts(tuple((k, v) for k, v in self.pairs if k not in keys))
 
-    def with_(self, key: str, value: str) -> "Opts":
+    def with_(self, key: str, value: str) -> Opts:
         """Set ``key``, replacing an earlier value in place or appending it."""
         if self.has(key):
             out: list[tuple[str, str | None]] = []

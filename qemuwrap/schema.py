@@ -18,10 +18,13 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from qemuwrap import identity, spaces
 from qemuwrap.spaces import isa, scsi
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ADDED_BRIDGES", "BRIDGES", "DEVICE_FIELDS", "ISA_BUS", "SCSI_UNITS", "TOP_FIELDS",
            "TYPO", "USB_PORT", "problems", "top_problems"]

@@ -4,8 +4,6 @@ bus, the ids it gives)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from qemuwrap import identity
 from qemuwrap.cmdline import Token
 from qemuwrap.errors import UsageError
@@ -13,6 +11,10 @@ from qemuwrap.facts import BinaryFacts
 from qemuwrap.machine import Layout, UsbRoot
 from qemuwrap.model import Device, Item, Phase
 from qemuwrap.qemuopts import Opts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Context", "disk_key", "int_of", "text"]
 

@@ -3,8 +3,6 @@ the board's IDE, the USB bus it knows), else passed on as it was."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from qemuwrap import identity, qemuopts
 from qemuwrap.cmdline import Token
 from qemuwrap.errors import UsageError
@@ -13,6 +11,10 @@ from qemuwrap.model import Device, Phase, opts_of, parse_addr
 from qemuwrap.schema import USB_PORT
 from qemuwrap.spaces import SPACES
 from qemuwrap.spaces.ide import DRIVERS as IDE_DRIVERS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CDROM_OFF_DRIVERS", "VGA_DRIVERS", "Devices"]
 

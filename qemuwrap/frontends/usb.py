@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from qemuwrap import qemuopts
 from qemuwrap.cmdline import Token
 from qemuwrap.facts import BinaryFacts
@@ -11,6 +9,10 @@ from qemuwrap.frontends.context import Context
 from qemuwrap.machine import USB_BUS, USB_CONTROLLERS, Layout, UsbRoot
 from qemuwrap.model import Device, Phase, opts_of
 from qemuwrap.options import IMPLIED_KEY
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["USBDEVICE_DRIVERS", "Usb", "usb_root"]
 

@@ -9,8 +9,6 @@ A new kind of bus is a new module here and an entry in ``SPACES``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from qemuwrap.spaces.base import Placement, Space
 from qemuwrap.spaces.ide import IDE
 from qemuwrap.spaces.isa import BUS as ISA_BUS
@@ -19,6 +17,7 @@ from qemuwrap.spaces.pci import PCI
 from qemuwrap.spaces.scsi import SCSI
 from qemuwrap.spaces.usb import USB
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from qemuwrap.state import Pin
 

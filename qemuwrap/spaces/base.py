@@ -8,11 +8,13 @@ or SCSI unit (function 0), a USB port on a bus (a hub's ports are a bus of their
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from qemuwrap.allocator import Bus, Spot
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from qemuwrap.machine import Layout
     from qemuwrap.model import Device, Guest
     from qemuwrap.state import Pin

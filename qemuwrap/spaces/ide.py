@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from qemuwrap.allocator import Bus, Spot
 from qemuwrap.spaces.base import Placement, Space
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from qemuwrap.machine import Layout
     from qemuwrap.model import Device, Guest

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from qemuwrap.allocator import Spot
 from qemuwrap.spaces.base import Placement, Space
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from qemuwrap.model import Device
     from qemuwrap.state import Pin
 
