@@ -96,20 +96,23 @@ def numbered(pci: list[dict[str, Any]]) -> bool:
     for bus in pci:
         for dev in bus["devices"]:
             bridge = dev.get("pci_bridge")
-            if bridge and (bridge["bus"]["secondary"] == 0
+            if bridge and (bridge["bus"]["secondary"] in (0, 255)
                            or not numbered([{"devices": bridge.get("devices", [])}])):
                 return False
     return True
 
 
 def firmware_pci(qmp: QEMUMonitorProtocol, timeout: float) -> list[dict[str, Any]]:
-    """``query-pci`` once the firmware (SeaBIOS, no OS needed) has numbered the buses."""
+    """``query-pci`` once the firmware (SeaBIOS, no OS needed) has numbered the buses: the
+    same numbers read twice, since it passes through others (255) while it scans."""
     qmp.cmd("cont")
     deadline = time.monotonic() + timeout
+    last: list[dict[str, Any]] | None = None
     while True:
         pci: list[dict[str, Any]] = qmp.cmd("query-pci")
-        if numbered(pci) or time.monotonic() > deadline:
+        if (numbered(pci) and pci == last) or time.monotonic() > deadline:
             return pci
+        last = pci
         time.sleep(0.2)
 
 
