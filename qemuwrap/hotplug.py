@@ -26,11 +26,13 @@ from qemuwrap.qemuopts import Opts
 from qemuwrap.render import bridge_words, device_words
 from qemuwrap.state import GuestState, Pin
 
-__all__ = ["HOTPLUG_OPTIONS", "Plug", "plan"]
+__all__ = ["HOTPLUG_OPTIONS", "ROOT_PORTS", "Plug", "plan"]
 
 HOTPLUG_OPTIONS = frozenset({"drive", "device", "netdev", "nic", "net", "object", "chardev",
                              "usbdevice"})
 """Options whose devices and backends a monitor can add to a running guest."""
+ROOT_PORTS = frozenset({"pcie-root-port", "ioh3420"})
+"""PCI Express root ports: on q35, where a hot-plugged PCI device goes."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,35 @@ def _devices(given: list[Token], old: GuestState, facts: BinaryFacts, layout: La
     return built, new, len(prefix)
 
 
+def _root_ports(new: list[Device], old: GuestState, layout: Layout,
+                live: set[tuple[tuple[str, int, int], str]]) -> None:
+    """On q35 the root complex takes no hot-plugged device, so each new PCI device that
+    names no bus goes behind a root port with nothing behind it (as libvirt plugs into
+    the spare ports it starts a guest with); one whose removed device left a tombstone
+    only when no other is free."""
+    if layout.family != "q35":
+        return
+    recorded = [*old.devices, *old.tombstones]
+    known = {p.key for p in recorded}
+    wanted = [d for d in new if d.space == "pci" and d.bus is None and d.slot is None
+              and d.key not in known]
+    if not wanted:
+        return
+    busy = {p.bus for p in old.devices} | {spot[0] for spot, _ in live}
+    left = {p.bus for p in old.tombstones}
+    ports = [p.provides for p in old.devices if p.driver in ROOT_PORTS and p.provides
+             and p.provides not in busy]
+    free = sorted(ports, key=lambda port: port in left)
+    if len(free) < len(wanted):
+        raise RefusedError(
+            f"guest {old.name!r} has {len(free)} free pcie-root-port(s) and the plug needs "
+            f"{len(wanted)}: on q35 a device is hot-plugged behind one (the root complex "
+            "takes none); start the guest with spare ones, -device pcie-root-port,id=rpN,"
+            "chassis=N")
+    for device, port in zip(wanted, free, strict=False):
+        device.bus = port
+
+
 def plan(options: list[str], old: GuestState, facts: BinaryFacts, layout: Layout,
          usb: tuple[str, str, str] | None, live: set[tuple[tuple[str, int, int], str]],
          now: datetime, suffix: str) -> Plug:
@@ -112,6 +143,7 @@ def plan(options: list[str], old: GuestState, facts: BinaryFacts, layout: Layout
     USB bus (bus, controller, controller id) if it has one; ``live``: (spot, driver) of
     the devices it has now; ``suffix``: ends the ids qemuwrap makes up for backends."""
     built, new, skip = _devices(tokenise(options), old, facts, layout, usb, suffix)
+    _root_ports(new, old, layout, live)
     recorded = [_placeholder(p) for p in old.devices if not p.added]
     placed = pin(Guest(old.name, old.machine, [], [*recorded, *new], built.usb), layout,
                  old.machine, old, now, hotplug=True)

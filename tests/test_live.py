@@ -417,3 +417,30 @@ def test_a_plug_past_a_full_root_bus_adds_a_bridge_and_keeps_it(ws: Workspace) -
     assert {k: relaunched[k] for k in ("extra", "extra2")} == {
         k: plugged[k] for k in ("extra", "extra2")} == {"extra": ("qwbr1", "01.0", ""),
                                                       "extra2": ("qwbr1", "02.0", "")}
+
+
+def test_on_q35_a_plug_goes_behind_a_free_root_port_and_stays_there(ws: Workspace) -> None:
+    """The root complex takes no hot-plugged device: a NIC and a disk go behind the line's
+    spare root ports, in their order (rp1 has the RNG), the relaunch with them on the line
+    keeps them there, and a plug with no spare port left is refused before QEMU is asked."""
+    line = ["-name", "g", "-M", "q35",
+            *(w for n in (1, 2, 3) for w in ("-device", f"pcie-root-port,id=rp{n},chassis={n}")),
+            "-device", "virtio-rng-pci,bus=rp1,id=rng"]
+    nic = ["-nic", "user,model=virtio-net-pci,mac=52:54:00:00:00:42"]
+    disk = ["-drive", "file=b.img,if=virtio,format=raw"]
+    with Live(ws, line) as running:
+        assert "-> rp2 00.0" in ok(ctl(ws, "plug", "g", "--", *nic))
+        assert "-> rp3 00.0" in ok(ctl(ws, "plug", "g", "--", *disk))
+        plugged = running.seen()
+        before = (ws.state / "g.toml").read_text()
+        refused = ctl(ws, "plug", "g", "--", "-device", "virtio-rng-pci,id=r2")
+        assert refused.returncode == 1, refused.stderr
+        assert "has 0 free pcie-root-port(s) and the plug needs 1" in refused.stderr
+        assert (ws.state / "g.toml").read_text() == before
+        assert "r2" not in running.seen()
+    assert plugged["52:54:00:00:00:42"][:2] == ("rp2", "00.0")
+    assert plugged["b.img"][:2] == ("rp3", "00.0")
+    with Live(ws, [*line, *nic, *disk]) as again:
+        relaunched = again.seen()
+    mine = ("rng", "52:54:00:00:00:42", "b.img")  # QEMU's default NIC goes with -nic
+    assert {k: relaunched[k] for k in mine} == {k: plugged[k] for k in mine}
