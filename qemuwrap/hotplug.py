@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from qemuwrap import identity, model, preflight
+from qemuwrap import identity, model, preflight, qemuopts
 from qemuwrap.cmdline import Token, tokenise
 from qemuwrap.errors import RefusedError, UsageError
 from qemuwrap.facts import BinaryFacts
@@ -28,8 +29,8 @@ from qemuwrap.state import GuestState, Pin
 
 __all__ = ["HOTPLUG_OPTIONS", "ROOT_PORTS", "Plug", "plan"]
 
-HOTPLUG_OPTIONS = frozenset({"drive", "device", "netdev", "nic", "net", "object", "chardev",
-                             "usbdevice"})
+HOTPLUG_OPTIONS = frozenset({"drive", "blockdev", "device", "netdev", "nic", "net", "object",
+                             "chardev", "usbdevice"})
 """Options whose devices and backends a monitor can add to a running guest."""
 ROOT_PORTS = frozenset({"pcie-root-port", "ioh3420"})
 """PCI Express root ports: on q35, where a hot-plugged PCI device goes."""
@@ -136,6 +137,26 @@ def _root_ports(new: list[Device], old: GuestState, layout: Layout,
         device.bus = port
 
 
+def _absolute_files(words: tuple[str, ...]) -> tuple[str, ...]:
+    """A ``-blockdev`` whose relative file names are made absolute: QEMU's working
+    directory is not ours (a daemon's is /). Others as they are."""
+    if words[0] != "-blockdev" or len(words) != 2:
+        return words
+
+    def absolute(key: str, value: Any) -> Any:
+        named = key == "filename" or key.endswith(".filename")
+        local = named and isinstance(value, str) and preflight.is_local_file(value)
+        return os.path.abspath(value) if local else value
+
+    def walk(tree: dict[str, Any]) -> dict[str, Any]:
+        return {k: walk(v) if isinstance(v, dict) else absolute(k, v) for k, v in tree.items()}
+
+    if qemuopts.is_json(words[1]):
+        return words[0], qemuopts.render_json(walk(qemuopts.parse_json(words[1])))
+    pairs = tuple((k, absolute(k, v)) for k, v in qemuopts.parse(words[1]).pairs)
+    return words[0], qemuopts.render(Opts(pairs))
+
+
 def plan(options: list[str], old: GuestState, facts: BinaryFacts, layout: Layout,
          usb: tuple[str, str, str] | None, live: set[tuple[tuple[str, int, int], str]],
          now: datetime, suffix: str) -> Plug:
@@ -154,7 +175,7 @@ def plan(options: list[str], old: GuestState, facts: BinaryFacts, layout: Layout
         if isinstance(item, MachineOption):
             raise UsageError("-machine cannot be hot-plugged")
         if isinstance(item, tuple):
-            backends += item
+            backends += _absolute_files(item)
             continue
         device = built.devices[item]
         where = placed.placements.get(index[id(device)])

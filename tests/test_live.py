@@ -444,3 +444,41 @@ def test_on_q35_a_plug_goes_behind_a_free_root_port_and_stays_there(ws: Workspac
         relaunched = again.seen()
     mine = ("rng", "52:54:00:00:00:42", "b.img")  # QEMU's default NIC goes with -nic
     assert {k: relaunched[k] for k in mine} == {k: plugged[k] for k in mine}
+
+
+BLOCKDEVS = [["-blockdev", "driver=raw,file.driver=file,file.filename=c.img,node-name=c0",
+              "-device", "virtio-blk-pci,drive=c0,id=cdisk"],
+             ["-blockdev", '{"driver": "raw", "file": {"driver": "file", "filename": "e.img"}, '
+                           '"node-name": "e0"}',
+              "-device", "virtio-blk-pci,drive=e0,id=edisk"]]
+
+
+def test_blockdev_disks_plug_in_both_syntaxes_and_keep_their_places(ws: Workspace) -> None:
+    """``-blockdev`` as key=value (HMP ``drive_add -n``) and as JSON (QMP ``blockdev-add``),
+    relative file names as the script writes them; the relaunch keeps both disks."""
+    with Live(ws, LINE) as running:
+        for options in BLOCKDEVS:
+            assert "plugged: id:" in ok(ctl(ws, "plug", "g", "--", *options))
+        plugged = running.seen()
+        assert "in step" in ok(ctl(ws, "sync", "g"))
+    assert plugged["cdisk"][1] != plugged["edisk"][1]
+    with Live(ws, [*LINE, *(w for options in BLOCKDEVS for w in options)]) as again:
+        relaunched = again.seen()
+    assert {k: relaunched[k] for k in ("cdisk", "edisk")} == {
+        k: plugged[k] for k in ("cdisk", "edisk")}
+
+
+def test_an_unplugged_or_refused_blockdev_leaves_no_node_behind(ws: Workspace) -> None:
+    """Unlike a -drive, a -blockdev node stays until deleted: after an unplug, and after a
+    plug QEMU refused half-way, the same options (the same node-name) plug again."""
+    stick = ["-blockdev", "driver=raw,file.driver=file,file.filename=d.img,node-name=s0",
+             "-device", "usb-storage,drive=s0,id=stick"]
+    with Live(ws, LINE) as running:
+        refused = ctl(ws, "plug", "g", "--", *stick[:3], "usb-storage,drive=s0,id=stick,x=1")
+        assert refused.returncode == 1 and "QEMU refused -device" in refused.stderr
+        ok(ctl(ws, "plug", "g", "--", *stick))
+        where = running.seen()["stick"]
+        assert "unplugged: id:stick" in ok(ctl(ws, "unplug", "g", "stick"))
+        assert "stick" not in running.seen()
+        assert "plugged: id:stick" in ok(ctl(ws, "plug", "g", "--", *stick))
+        assert running.seen()["stick"] == where

@@ -32,8 +32,12 @@ __all__ = ["cmd_plug", "cmd_sync", "cmd_unplug", "guest_monitor", "live_drift", 
            "send_all"]
 
 MONITOR_COMMANDS = {"-device": "device_add", "-drive": "drive_add 0", "-netdev": "netdev_add",
-                    "-object": "object_add", "-chardev": "chardev-add"}
-"""The HMP command that does at run time what each option does at start."""
+                    "-object": "object_add", "-chardev": "chardev-add",
+                    "-blockdev": "drive_add -n 0"}
+"""The HMP command that does at run time what each option does at start (``drive_add -n``
+takes a ``-blockdev``'s key=value text)."""
+JSON_COMMANDS = {"-device": "device_add", "-blockdev": "blockdev-add"}
+"""The QMP command that takes an option's JSON form as its arguments."""
 UNDO = {"-device": "device_del", "-drive": "drive_del", "-netdev": "netdev_del",
         "-object": "object_del", "-chardev": "chardev-remove"}
 
@@ -98,8 +102,8 @@ def _running_binary(name: str) -> str:
 
 
 def _send(qmp: QMP, option: str, value: str) -> None:
-    if option == "-device" and qemuopts.is_json(value):
-        qmp.execute("device_add", **qemuopts.parse_json(value))
+    if option in JSON_COMMANDS and qemuopts.is_json(value):
+        qmp.execute(JSON_COMMANDS[option], **qemuopts.parse_json(value))
     elif option in MONITOR_COMMANDS:
         qmp.hmp_checked(f"{MONITOR_COMMANDS[option]} {value}")
     else:
@@ -109,11 +113,28 @@ def _send(qmp: QMP, option: str, value: str) -> None:
 def _undo(qmp: QMP, done: list[tuple[str, str]]) -> None:
     """Take back what a failed plug added, as far as QEMU lets it (best effort)."""
     for option, value in reversed(done):
-        ident = qemuopts.properties(value, IMPLIED_KEY.get(option[1:])).get("id")
-        if ident is None:
-            continue
+        props = qemuopts.properties(value, IMPLIED_KEY.get(option[1:]))
+        if option == "-blockdev":
+            _delete_node(qmp, props.get("node-name"))
+        elif props.get("id") is not None:
+            with suppress(QemuwrapError):
+                qmp.hmp_checked(f"{UNDO[option]} {props['id']}")
+
+
+def _delete_node(qmp: QMP, node: object) -> None:
+    """A ``-blockdev`` node goes only when asked (a ``-drive`` goes with its device); one
+    still in use, or a ``-drive``'s, stays."""
+    if isinstance(node, str) and node:
         with suppress(QemuwrapError):
-            qmp.hmp_checked(f"{UNDO[option]} {ident}")
+            qmp.execute("blockdev-del", **{"node-name": node})
+
+
+def _nodes(qmp: QMP, path: str) -> list[str]:
+    """The block nodes the device at QOM ``path`` (or a child of it: usb-storage's disk)
+    has inserted."""
+    return [str(b["inserted"]["node-name"]) for b in qmp.execute("query-block")
+            if "inserted" in b and (b.get("qdev") == path
+                                    or str(b.get("qdev", "")).startswith(path + "/"))]
 
 
 def send_all(qmp: QMP, commands: list[tuple[str, str]]) -> None:
@@ -193,7 +214,7 @@ def cmd_unplug(args: argparse.Namespace) -> int:
         if path is None:
             raise RefusedError(f"the guest has no {pin.driver} at {pin.describe()} now; "
                                f"'qemuwrap-ctl sync {args.name}' records what it has")
-        netdev = _netdev(qmp, path)
+        netdev, nodes = _netdev(qmp, path), _nodes(qmp, path)
         qmp.execute("device_del", id=path)
         if qmp.wait_event("DEVICE_DELETED", lambda d: d.get("path") == path,
                           args.timeout) is None:
@@ -205,6 +226,8 @@ def cmd_unplug(args: argparse.Namespace) -> int:
         if netdev:
             with suppress(QemuwrapError):
                 qmp.hmp_checked(f"netdev_del {netdev}")
+        for node in nodes:
+            _delete_node(qmp, node)
         gone = replace(pin, last_seen=state.now())
         out.append(replace(guest, devices=tuple(p for p in guest.devices if p.key != key),
                            tombstones=tuple(sorted((*guest.tombstones, gone),
@@ -231,8 +254,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def register(add: Add) -> None:
     """The parsers of this module's commands."""
     p = add("plug", cmd_plug, "hot-plug devices into a running guest, at pinned places",
-            "Hot-plug the devices of these options (-drive, -device, -netdev, -nic, -net, "
-            "-object, -chardev, -usbdevice: the command line's own syntax) into a guest "
+            "Hot-plug the devices of these options (-drive, -blockdev, -device, -netdev, -nic, "
+            "-net, -object, -chardev, -usbdevice: the command line's own syntax) into a guest "
             "qemuwrap launched, through its monitor, at the places a launch would give them: "
             "a returning device its old place, a new one the lowest never used. They are "
             "recorded only when QEMU took them all; the next launch whose command line "
