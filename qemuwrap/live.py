@@ -17,11 +17,14 @@ from qemuwrap.machine import Layout
 from qemuwrap.pinning import MAC_BASE, shown_bridges, with_vacated
 from qemuwrap.qmp import QMP
 from qemuwrap.qtree import parse
-from qemuwrap.schema import ISA_BUS
+from qemuwrap.schema import BRIDGES, ISA_BUS
 from qemuwrap.spaces import ALLOCATED
 from qemuwrap.state import GuestState, Pin
 
-__all__ = ["Drift", "LiveDevice", "drift", "expected", "read", "recorded"]
+__all__ = ["CHASSIS_PROPS", "Drift", "LiveDevice", "drift", "expected", "read", "recorded"]
+
+CHASSIS_PROPS = ("chassis_nr", "chassis", "slot")
+"""A bridge's or root port's numbers that name its slots to the guest (not its address)."""
 
 
 
@@ -71,8 +74,22 @@ def read(qmp: QMP, layout: Layout, qtree: str) -> list[LiveDevice]:
         if pin.driver == "usb-hub" and not dev["id"]:
             provides = f"{pin.bus}:{pin.port}"
             pin, key = replace(pin, provides=provides), identity.bridge(provides)
+        elif pin.driver in BRIDGES and dev["id"]:
+            pin = replace(pin, provides=dev["id"], options=_bridge_options(dev))
         out.append(LiveDevice(replace(pin, key=key), dev["id"], drive))
     return out
+
+
+def _bridge_options(dev: dict[str, str]) -> str:
+    """A bridge's ``-device`` argument as recorded for one of the user's own (to put it
+    back while a bridge after it is there), from what the guest has: its driver, id and
+    chassis numbers (the rest as QEMU's defaults)."""
+    words = [dev["driver"], f"id={dev['id']}"]
+    for prop in CHASSIS_PROPS:
+        number = dev.get(prop, "").split(" ")[0]
+        if number.isdigit() and int(number):
+            words.append(f"{prop}={int(number)}")
+    return ",".join(words)
 
 
 def _known(state: GuestState) -> list[Pin]:
@@ -109,6 +126,9 @@ def drift(state: GuestState, live: list[LiveDevice], layout: Layout,
     get the next ordinal of their driver."""
     known = _known(state)
     buses = _placed_here(state, layout, usb_buses)
+    while grown := {d.pin.provides for d in live if d.pin.provides and d.pin.port is None
+                    and d.pin.bus in buses} - buses:
+        buses |= grown  # the buses of bridges plugged there: a launch places on them too
     live = [d for d in live if d.pin.bus in buses]
     at = {(d.pin.spot, d.pin.driver): d for d in live}
     missing = [p for p in known if (p.spot, p.driver) not in at]

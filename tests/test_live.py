@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -482,3 +483,28 @@ def test_an_unplugged_or_refused_blockdev_leaves_no_node_behind(ws: Workspace) -
         assert "stick" not in running.seen()
         assert "plugged: id:stick" in ok(ctl(ws, "plug", "g", "--", *stick))
         assert running.seen()["stick"] == where
+
+
+def test_a_bridge_plugged_behind_qemuwraps_back_is_synced_with_its_devices(
+        ws: Workspace) -> None:
+    """Another monitor adds a PCI bridge and a device behind it: sync records both, the
+    bridge as one of the user's own (its options from what the guest has), and the
+    relaunch that names them, without addresses, has them where the guest had them."""
+    with Live(ws, LINE) as running:
+        running.hmp("device_add pci-bridge,id=br1,chassis_nr=7,addr=0x10")
+        running.hmp("device_add virtio-rng-pci,bus=br1,addr=0x3,id=rngb")
+        synced = ok(ctl(ws, "sync", "g"))
+        assert "recorded: id:br1 -> pci.0 10.0" in synced
+        assert "recorded: id:rngb -> br1 03.0" in synced
+        assert "in step" in ok(ctl(ws, "sync", "g"))
+        assert ok(ctl(ws, "check", "g")).startswith("ok: the 7 pinned devices")
+        seen = running.seen()
+    recorded = tomllib.loads((ws.state / "g.toml").read_text())["device"]
+    bridge, = (t for t in recorded if t["key"] == "id:br1")
+    assert (bridge["provides"], bridge["options"]) == ("br1", "pci-bridge,id=br1,chassis_nr=7")
+    line = [*LINE, "-device", "pci-bridge,id=br1,chassis_nr=7",
+            "-device", "virtio-rng-pci,bus=br1,id=rngb"]
+    with Live(ws, line) as again:
+        relaunched = again.seen()
+    assert {k: relaunched[k] for k in ("br1", "rngb")} == {k: seen[k] for k in ("br1", "rngb")}
+    assert seen["rngb"][:2] == ("br1", "03.0")
