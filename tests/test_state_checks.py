@@ -325,3 +325,18 @@ def test_a_released_schema_1_file_migrates_to_the_current_schema() -> None:
     assert written.startswith(f"schema_version = {state.SCHEMA_VERSION}\n")
     assert written.count('space = "pci"') == 4
     assert state.parse(written, source) == old
+
+
+def test_unknown_fields_of_a_released_schema_1_file_survive_its_migration() -> None:
+    """A field this qemuwrap does not know, in a file as qemuwrap 0.1 wrote it, is written
+    back where it stood after the migration to the current schema."""
+    source = Path(__file__).parent / "data" / "pinned-state" / "state.toml"
+    text = source.read_text().replace('created = ', 'site = "lab-2"\ncreated = ', 1)
+    text = text.replace('key = "disk:old.img"\n', 'key = "disk:old.img"\nnote = "retired"\n', 1)
+    migrated = state.parse(text, source)
+    assert migrated.extra == {"site": "lab-2"}
+    old, = migrated.tombstones
+    assert (old.extra, old.space) == ({"note": "retired"}, "pci")
+    written = tomllib.loads(state.render(migrated))
+    assert written["schema_version"] == state.SCHEMA_VERSION and written["site"] == "lab-2"
+    assert written["tombstone"][0]["note"] == "retired"
