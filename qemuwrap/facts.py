@@ -155,7 +155,7 @@ def load(binary: str, cache_dir: Path | None) -> BinaryFacts:
 def _store(path: Path, data: dict[str, object]) -> None:
     """Write the cache atomically; a cache that cannot be written is only a lost speed-up."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        paths.make_private(str(path.parent))
         state_dir = str(path.parent.parent)
         directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DEFAULT_CONFIG", "config_file", "configured_state_dir", "keep_owner", "state_dir"]
+__all__ = ["DEFAULT_CONFIG", "config_file", "configured_state_dir", "keep_owner", "make_private",
+           "state_dir"]
 
 DEFAULT_CONFIG = "/etc/qemuwrap/config.toml"
 
@@ -67,3 +68,19 @@ def keep_owner(fd: int, directory: str) -> None:
     st = os.stat(directory)
     if st.st_uid != 0:
         os.fchown(fd, st.st_uid, st.st_gid)
+
+
+def make_private(path: str) -> None:
+    """Create the directory ``path`` and each missing one above it with mode 0700 (XDG's
+    rule for the directories it creates): the state directory made on the way to its
+    ``.cache`` must not list the guests to every user, as ``mkdir(parents=True)`` would."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        try:  # noqa: SIM105 (contextlib would be one more import for the replay)
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass

@@ -351,7 +351,7 @@ def ensure_dir(state_dir: Path, admin: bool = False) -> None:
     """Create the state directory (0700), and refuse one that another user owns, but to
     root acting for its owner (``admin``: qemuwrap-ctl, whose files keep that owner)."""
     try:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        paths.make_private(str(state_dir))
         st = os.stat(state_dir, follow_symlinks=False)
     except OSError as exc:
         raise StateError(f"cannot create state directory {state_dir}: {exc.strerror}") from None

@@ -278,6 +278,25 @@ def test_an_unreadable_state_directory_is_one_line(ws: Workspace) -> None:
                                         "Not a directory"]
 
 
+@pytest.mark.parametrize("first", ["plan", "launch"])
+def test_a_state_directory_made_on_the_way_is_private(ws: Workspace, first: str) -> None:
+    """Whichever comes first, ``plan`` (which writes only the binary's cache below it) or
+    a launch, the state directory and the ones made above it are 0700: their listing
+    names every guest. (``mkdir(parents=True)`` made them 0755.)"""
+    top = ws.root / "new"
+    state_dir = top / "deeper" / "state"
+    env = ws.env(QEMUWRAP_STATE_DIR=str(state_dir))
+    command = [CTL, "plan", "--"] if first == "plan" else [*WRAPPER]
+    done = subprocess.run([*command, "-name", "g", "-S", "-display", "none", "-qmp", "stdio"],
+                          env=env, cwd=ws.root, capture_output=True, text=True, timeout=60,
+                          input='{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n',
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    made = [top, top / "deeper", state_dir, state_dir / ".cache"]
+    assert {str(d): oct(d.stat().st_mode & 0o777) for d in made} == {
+        str(d): "0o700" for d in made}
+
+
 def test_usage_errors_exit_2_and_refusals_exit_1(ws: Workspace) -> None:
     ws.wrapped(BASE)
     bad_address = ctl(ws, "pin", "g", "disk:a.img", "zz")
