@@ -25,8 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["CHARDEV_ID", "connect", "default_monitor", "free_fd", "is_live", "is_open", "listen",
-           "reserve", "socket_path", "words"]
+__all__ = ["CHARDEV_ID", "connect", "default_monitor", "free_fd", "incoming_path", "is_live",
+           "is_open", "listen", "reserve", "socket_path", "words"]
 
 CHARDEV_ID = "qemuwrap-monitor"
 SUN_PATH_MAX = 107
@@ -37,6 +37,12 @@ _DISABLED = frozenset({"mon", "monitor", "qmp", "qmp-pretty", "nodefaults"})
 def socket_path(state_path: str) -> str:
     """``NAME.toml.qmp`` beside ``NAME.toml``."""
     return state_path + ".qmp"
+
+
+def incoming_path(path: str) -> str:
+    """Where a migration target listens while its source, on the same host, still holds
+    ``path``; ``qemuwrap-ctl`` moves it to ``path`` once the source has handed over."""
+    return path + ".incoming"
 
 
 def words(fd: int) -> list[str]:

@@ -508,3 +508,40 @@ def test_a_bridge_plugged_behind_qemuwraps_back_is_synced_with_its_devices(
         relaunched = again.seen()
     assert {k: relaunched[k] for k in ("br1", "rngb")} == {k: seen[k] for k in ("br1", "rngb")}
     assert seen["rngb"][:2] == ("br1", "03.0")
+
+
+def test_a_migration_target_on_the_same_host_takes_the_monitor_over(ws: Workspace) -> None:
+    """Migrating to a new QEMU process on the same host (a QEMU upgrade in place): the
+    target, whose source holds the monitor's socket, listens beside it; once the guest
+    runs there, qemuwrap-ctl finds it at the usual path, and plug goes to the target."""
+    from test_migration import free_port
+
+    port = free_port()
+    incoming = ws.state / "g.toml.qmp.incoming"
+    with Live(ws, LINE) as source:
+        target = subprocess.Popen([*WRAPPER, *LINE, *PAUSED, "-incoming", f"tcp:127.0.0.1:{port}"],
+                                  env=ws.env(), cwd=ws.root, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(incoming, target)
+            assert ok(ctl(ws, "check", "g")).startswith("ok: "), "the source, before"
+            with qmp_client(source.socket) as source_qmp:
+                source_qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+                deadline = time.monotonic() + 30
+                while source_qmp.cmd("query-migrate").get("status") != "completed":
+                    assert time.monotonic() < deadline, source_qmp.cmd("query-migrate")
+                    time.sleep(0.1)
+            assert "plugged: id:kbd" in ok(ctl(ws, "plug", "g", "--", "-device", "usb-kbd,id=kbd"))
+            assert not incoming.exists()
+            with qmp_client(source.socket) as now:
+                assert now.cmd("query-status")["status"] not in ("postmigrate", "inmigrate")
+                assert "kbd" in {c["name"] for c in now.cmd("qom-list", path="/machine/peripheral")}
+            assert target.poll() is None
+        finally:
+            assert source.proc is not None
+            source.proc.kill()  # postmigrate, and no longer reachable by the socket's path
+            if incoming.exists():
+                target.kill()
+    target.wait(timeout=30)
+    assert target.stderr is not None
+    assert "without qemuwrap's monitor" not in target.stderr.read().decode()

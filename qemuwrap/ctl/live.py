@@ -4,6 +4,7 @@ through qemuwrap's own monitor (the socket beside its state, docs/live.md)."""
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -42,18 +43,48 @@ UNDO = {"-device": "device_del", "-drive": "drive_del", "-netdev": "netdev_del",
         "-object": "object_del", "-chardev": "chardev-remove"}
 
 
+def _qmp(path: str) -> QMP:
+    """QMP on a monitor socket; OSError when nothing listens there."""
+    raw = monitor.connect(path, 10)
+    return QMP(path, connected=socket.socket(fileno=raw.detach()))
+
+
+def _handed_over(path: str, current: QMP | None) -> QMP | None:
+    """The monitor of a migration target started on this host (``monitor.incoming_path``)
+    once the guest runs there: its source gone or ``postmigrate``. Its socket then takes
+    ``path``, so that every later command finds the guest where it runs."""
+    if current is not None and current.execute("query-status")["status"] != "postmigrate":
+        return None
+    incoming = monitor.incoming_path(path)
+    try:
+        target = _qmp(incoming)
+    except OSError:
+        return None
+    if target.execute("query-status")["status"] in ("inmigrate", "postmigrate"):
+        target.close()
+        return None
+    os.replace(incoming, path)
+    return target
+
+
 @contextmanager
 def guest_monitor(name: str) -> Iterator[QMP]:
     """qemuwrap's monitor of a running guest; refused when the guest has none."""
     sock_path = monitor.socket_path(str(state.path_for(state_directory(), name)))
+    current: QMP | None = None
     try:
-        raw = monitor.connect(sock_path, 10)
+        current = _qmp(sock_path)
     except OSError as exc:
+        why = exc.strerror
+    target = _handed_over(sock_path, current)
+    if target is not None and current is not None:
+        current.close()
+    qmp = target or current
+    if qmp is None:
         raise RefusedError(
             f"guest {name!r} is not running with qemuwrap's monitor ({sock_path}: "
-            f"{exc.strerror}); start it with qemuwrap, without 'monitor = false' in the "
-            "config") from None
-    with QMP(sock_path, connected=socket.socket(fileno=raw.detach())) as qmp:
+            f"{why}); start it with qemuwrap, without 'monitor = false' in the config")
+    with qmp:
         yield qmp
 
 
