@@ -211,11 +211,15 @@ def plan_exec(args: list[str], tokens: list[Token], facts_of: FactsSource,
         return launch
     preflight.check_images(tokens)
     socket = monitor.socket_path(str(path))
-    if any(t.name == "incoming" for t in tokens) and monitor.is_live(socket):
-        socket = monitor.incoming_path(socket)  # the source runs on this host
     added: list[str] = []
-    if monitor_fd is not None and not monitor.is_live(socket):
-        added = [*monitor.default_monitor(t.name for t in tokens), *monitor.words(monitor_fd)]
+    if monitor_fd is not None:
+        live = monitor.is_live(socket)
+        if live and any(t.name == "incoming" for t in tokens):
+            socket = monitor.incoming_path(socket)  # the source runs on this host
+            live = monitor.is_live(socket)
+        if not live:
+            added = [*monitor.default_monitor(t.name for t in tokens),
+                     *monitor.words(monitor_fd)]
     return replace(launch, argv=launch.argv + added + daemon_pid_file(tokens, path),
                    monitor=(socket, monitor_fd) if added and monitor_fd is not None else None)
 
